@@ -1,0 +1,64 @@
+"""The text line format of 0.3's logs: one record per line.
+
+Each field is encoded with Python's ``unicode_escape`` codec (so tabs,
+newlines, backslashes and non-ASCII characters become escapes), fields are
+joined by a tab and the line ends with a newline. The codec round-trips every
+string, including lone surrogates and characters outside the BMP.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+from manhattan.log import Record
+
+MIN_FIELDS = 5
+"""version, kind, timestamp, visitor id, site id: anything shorter is not a record."""
+
+
+# What unicode_escape may legally hold; anything else (say ``\q``) is refused
+# rather than decoded with a warning into something no writer meant.
+_ESCAPED = re.compile(
+    rb"(?:[^\\]|\\(?:[\\'\"abfnrtv]|[0-7]{1,3}|x[0-9a-fA-F]{2}"
+    rb"|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|N\{[A-Za-z0-9 -]+\}))*"
+)
+
+
+class MalformedLineError(ValueError):
+    """A line that does not decode to a record; the message says why."""
+
+
+def encode_record(record: Sequence[str]) -> bytes:
+    """One record as one line, newline included."""
+    return b"\t".join([field.encode("unicode_escape") for field in record]) + b"\n"
+
+
+def encode_records(records: Iterable[Sequence[str]]) -> bytes:
+    """Records as consecutive lines, for a single write."""
+    return b"".join([encode_record(record) for record in records])
+
+
+def decode_line(line: bytes) -> Record:
+    """The record of one line (with or without its newline).
+
+    Raises :class:`MalformedLineError` for a line that is not valid escaped ASCII
+    or has fewer than :data:`MIN_FIELDS` fields.
+    """
+    if line.endswith(b"\n"):
+        line = line[:-1]
+    fields = line.split(b"\t")
+    if len(fields) < MIN_FIELDS:
+        raise MalformedLineError(
+            f"expected at least {MIN_FIELDS} tab-separated fields, got {len(fields)}"
+        )
+    if not line.isascii():
+        raise MalformedLineError("non-ASCII byte in a line (writers escape every such character)")
+    if b"\\" not in line:
+        return [field.decode("ascii") for field in fields]
+    if _ESCAPED.fullmatch(line) is None:
+        raise MalformedLineError("invalid backslash escape")
+    try:
+        return [field.decode("unicode_escape") for field in fields]
+    except UnicodeDecodeError as exc:
+        raise MalformedLineError(f"undecodable escape: {exc.reason}") from None

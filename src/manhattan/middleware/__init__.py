@@ -1,0 +1,5 @@
+"""The WSGI middleware: ``ManhattanMiddleware(app, log, secret)``."""
+
+from manhattan.middleware.wsgi import ManhattanMiddleware
+
+__all__ = ["ManhattanMiddleware"]

@@ -1,0 +1,94 @@
+"""Split-test population choice, exactly as Manhattan 0.3 made it.
+
+The choice depends only on ``visitor_id + test_name``: an upgrade must not
+move a single visitor to another population, so every step below restates
+0.3's rule (see ``compat-0.3.md``), including its use of the first float of a
+Mersenne Twister seeded with the big-endian integer of the seed's UTF-8 bytes.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from bisect import bisect
+from collections.abc import Mapping, Sequence
+from numbers import Real
+from typing import Any, TypeAlias
+
+Populations: TypeAlias = Sequence[Any] | Mapping[Any, float] | None
+"""What ``split()`` accepts: ``None`` (a 50/50 ``True``/``False`` test), a
+non-empty list or tuple of populations, or a mapping of population to weight."""
+
+DEFAULT_POPULATIONS: tuple[bool, bool] = (True, False)
+
+
+def draw(visitor_id: str, test_name: str) -> float:
+    """The visitor's uniform draw in ``[0, 1)`` for one test."""
+    seed = int.from_bytes((visitor_id + test_name).encode("utf-8"), "big")
+    return random.Random(seed).random()
+
+
+def check_populations(populations: Populations) -> tuple[list[Any], list[float] | None]:
+    """Validate ``populations``; return the choices and their span starts.
+
+    For a sequence the second item is ``None``. For a mapping the choices are
+    the names with positive weight, sorted by name, and the starts lay their
+    weights end to end from 0 (with the total weight appended last).
+
+    Raises ``TypeError`` or ``ValueError`` naming the problem.
+    """
+    if populations is None:
+        return list(DEFAULT_POPULATIONS), None
+    if isinstance(populations, Mapping):
+        return _check_weights(populations)
+    if isinstance(populations, list | tuple):
+        if not populations:
+            raise ValueError("populations must not be empty")
+        return list(populations), None
+    raise TypeError(
+        "populations must be None, a list or tuple, or a dict of name -> weight, "
+        f"not {type(populations).__name__}"
+    )
+
+
+def _check_weights(weights: Mapping[Any, Any]) -> tuple[list[Any], list[float]]:
+    if not weights:
+        raise ValueError("populations must not be empty")
+    try:
+        items = sorted(weights.items())
+    except TypeError as exc:
+        raise TypeError(f"population names must be comparable to sort them: {exc}") from None
+    names: list[Any] = []
+    starts: list[float] = []
+    total: float = 0.0
+    for name, weight in items:
+        if isinstance(weight, bool) or not isinstance(weight, Real):
+            raise TypeError(
+                f"weight of population {name!r} must be a number, not {type(weight).__name__}"
+            )
+        if not math.isfinite(weight):
+            raise ValueError(f"weight of population {name!r} must be finite, not {weight!r}")
+        if weight < 0:
+            raise ValueError(f"weight of population {name!r} must not be negative, got {weight!r}")
+        if weight == 0:
+            continue
+        names.append(name)
+        starts.append(total)
+        total += float(weight)
+    if not names:
+        raise ValueError("populations must have at least one positive weight")
+    starts.append(total)
+    return names, starts
+
+
+def pick(r: float, names: list[Any], starts: list[float] | None) -> Any:
+    """The population that draw ``r`` lands in, for checked populations."""
+    if starts is None:
+        return names[int(r * len(names))]
+    return names[bisect(starts[:-1], r * starts[-1]) - 1]
+
+
+def choose_population(visitor_id: str, test_name: str, populations: Populations = None) -> Any:
+    """The population of ``visitor_id`` in ``test_name``: deterministic, 0.3-compatible."""
+    names, starts = check_populations(populations)
+    return pick(draw(visitor_id, test_name), names, starts)

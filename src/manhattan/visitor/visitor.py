@@ -1,0 +1,147 @@
+"""The ``Visitor``: what application code talks to during a request."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from manhattan.visitor import records
+from manhattan.visitor.populations import Populations, check_populations, draw, pick
+
+if TYPE_CHECKING:
+    from webob import Request
+
+    from manhattan.log import Log
+
+
+def check_site_id(site_id: object) -> str:
+    """A site id as its record field: ``''``/``None`` is ``"0"``, else a decimal."""
+    if site_id is None or site_id == "":
+        return "0"
+    if isinstance(site_id, bool) or not isinstance(site_id, int | str):
+        raise TypeError(f"site_id must be an int or a decimal str, not {type(site_id).__name__}")
+    text = str(site_id)
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(f"site_id must be a non-negative decimal number, not {site_id!r}")
+    return str(int(text))
+
+
+class Visitor:
+    """One visitor, identified by ``id``, recording events into ``log``.
+
+    Records are buffered until :meth:`flush` (the middleware flushes at the
+    end of every request); with ``buffer_writes=False`` each call writes at
+    once. Subclasses may override :meth:`timestamp` to replay history.
+    """
+
+    RATE: ClassVar[str] = records.RATE
+    AVERAGE: ClassVar[str] = records.AVERAGE
+    SUM: ClassVar[str] = records.SUM
+    PER: ClassVar[str] = records.PER
+    NUMERIC: ClassVar[str] = records.NUMERIC
+    CURRENCY: ClassVar[str] = records.CURRENCY
+    PERCENTAGE: ClassVar[str] = records.PERCENTAGE
+
+    __slots__ = ("_split_logged", "buffer", "buffer_writes", "id", "log", "site_id")
+
+    def __init__(
+        self, id: str, log: Log, site_id: int | str = "", buffer_writes: bool = True
+    ) -> None:
+        if not isinstance(id, str) or not id:
+            raise ValueError(f"id must be a non-empty str, not {id!r}")
+        self.id = id
+        self.log = log
+        self.site_id = check_site_id(site_id)
+        self.buffer_writes = buffer_writes
+        self.buffer: list[records.Record] = []
+        self._split_logged: set[tuple[str, str]] | None = None
+
+    def timestamp(self) -> float:
+        """Seconds since the epoch for the next record; override to replay history."""
+        return time.time()
+
+    def _stamp(self) -> str:
+        return records.format_timestamp(self.timestamp())
+
+    def record(self, record: records.Record) -> None:
+        """Queue a prebuilt record (adapters use this); writes at once when unbuffered."""
+        if self.buffer_writes:
+            self.buffer.append(record)
+        else:
+            self.log.write([record])
+
+    def page(self, request: Request, record_headers: Iterable[str] = ()) -> None:
+        """Record a page view of ``request`` (a ``webob.Request``).
+
+        ``record_headers`` names request headers to keep with the record.
+        """
+        headers = None
+        names = tuple(record_headers)
+        if names:
+            headers = {name: request.headers[name] for name in names if name in request.headers}
+        self.record(
+            records.page_record(
+                self._stamp(),
+                self.id,
+                self.site_id,
+                request.remote_addr or "",
+                request.method,
+                request.url,
+                request.user_agent or "",
+                request.referer or "",
+                headers,
+            )
+        )
+
+    def pixel(self) -> None:
+        """Record that this visitor's browser loaded the tracking pixel."""
+        self.record(records.pixel_record(self._stamp(), self.id, self.site_id))
+
+    def goal(
+        self,
+        name: str,
+        value: records.Value | None = None,
+        value_type: str | None = None,
+        value_format: str | None = None,
+    ) -> None:
+        """Record a conversion on goal ``name``, with an optional value.
+
+        ``value_type`` is one of ``RATE``, ``AVERAGE``, ``SUM``, ``PER`` and
+        ``value_format`` one of ``NUMERIC``, ``CURRENCY``, ``PERCENTAGE``.
+        """
+        record = records.goal_record(
+            self._stamp(),
+            self.id,
+            self.site_id,
+            records.check_name(name, "goal name"),
+            records.format_value(value),
+            records.check_choice(value_type, records.VALUE_TYPES, "value_type"),
+            records.check_choice(value_format, records.VALUE_FORMATS, "value_format"),
+        )
+        self.record(record)
+
+    def split(self, test_name: str, populations: Populations = None) -> Any:
+        """This visitor's population in split test ``test_name``.
+
+        ``populations`` is ``None`` (``True`` or ``False``), a list or tuple,
+        or a dict of population -> weight. The choice is deterministic per
+        visitor and test, and the same as Manhattan 0.3 made. The assignment
+        is recorded once per visitor object.
+        """
+        records.check_name(test_name, "test_name")
+        names, starts = check_populations(populations)
+        selected = pick(draw(self.id, test_name), names, starts)
+        key = (test_name, str(selected))
+        if self._split_logged is None:
+            self._split_logged = set()
+        if key not in self._split_logged:
+            self._split_logged.add(key)
+            self.record(records.split_record(self._stamp(), self.id, self.site_id, *key))
+        return selected
+
+    def flush(self) -> None:
+        """Write the buffered records to the log, in order, as one batch."""
+        if self.buffer:
+            batch, self.buffer = self.buffer, []
+            self.log.write(batch)

@@ -1,0 +1,119 @@
+"""The signed visitor cookie, compatible with Manhattan 0.3's.
+
+The cookie holds ``<id>.<sig>`` with ``sig = hex(HMAC-SHA1(key, id))`` and
+``key = SHA1(b"manhattan.signer." + secret)``. A value that fails any check
+is no cookie at all: the visitor simply gets a fresh id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from functools import lru_cache
+
+MAX_COOKIE_LENGTH = 256
+"""Longer values are not ours (ours are 81 characters) and are not verified."""
+
+SAMESITE_VALUES = ("Strict", "Lax", "None")
+DEFAULT_MAX_AGE = 2 * 365 * 24 * 3600
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_ATTRIBUTE = re.compile(r"[\x21-\x3a\x3c-\x7e]+")  # printable ASCII without ';'
+
+
+def new_visitor_id() -> str:
+    """A fresh visitor id: 20 random bytes from the OS as 40 hex characters."""
+    return secrets.token_hex(20)
+
+
+class CookieSigner:
+    """Signs visitor ids and verifies cookie values with ``secret``."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, secret: str | bytes) -> None:
+        if not secret:
+            raise ValueError("secret must be a non-empty str or bytes")
+        if isinstance(secret, str):
+            secret = secret.encode("utf-8")
+        if not isinstance(secret, bytes):
+            raise TypeError(f"secret must be str or bytes, not {type(secret).__name__}")
+        self._key = hashlib.sha1(b"manhattan.signer." + secret).digest()  # noqa: S324 - 0.3's scheme
+
+    def signature(self, visitor_id: str) -> str:
+        """The lowercase hex signature of ``visitor_id``."""
+        return hmac.digest(self._key, visitor_id.encode("utf-8"), "sha1").hex()
+
+    def sign(self, visitor_id: str) -> str:
+        """The cookie value for ``visitor_id``."""
+        return f"{visitor_id}.{self.signature(visitor_id)}"
+
+    def verify(self, value: str | None) -> str | None:
+        """The visitor id in a cookie value, or ``None`` if it is not validly signed."""
+        if not value or len(value) > MAX_COOKIE_LENGTH or not value.isascii():
+            return None
+        visitor_id, dot, signature = value.lower().rpartition(".")
+        if not dot or not visitor_id:
+            return None
+        if hmac.compare_digest(self.signature(visitor_id), signature):
+            return visitor_id
+        return None
+
+
+@lru_cache(maxsize=64)
+def cookie_pattern(name: str) -> re.Pattern[str]:
+    """A pattern finding cookie ``name``'s value in a ``Cookie`` header."""
+    return re.compile(r"(?:^|;)[ \t]*" + re.escape(name) + r'=[ \t]*"?([^;"]*)')
+
+
+def find_cookie(header: str | None, name: str) -> str | None:
+    """The first value of cookie ``name`` in a ``Cookie`` request header."""
+    if not header:
+        return None
+    match = cookie_pattern(name).search(header)
+    return match.group(1).rstrip(" \t") if match else None
+
+
+def set_cookie_header(
+    name: str,
+    value: str,
+    *,
+    max_age: int | None = DEFAULT_MAX_AGE,
+    path: str | None = "/",
+    domain: str | None = None,
+    secure: bool = False,
+    samesite: str | None = "Lax",
+) -> str:
+    """A ``Set-Cookie`` header value for an HttpOnly cookie.
+
+    Every attribute is checked: a value that would corrupt the header is a
+    ``ValueError`` naming it.
+    """
+    if not _TOKEN.fullmatch(name):
+        raise ValueError(f"cookie_name must be a cookie token, not {name!r}")
+    if not _ATTRIBUTE.fullmatch(value) or '"' in value or "," in value or "\\" in value:
+        raise ValueError(f"cookie value {value!r} has characters a cookie cannot hold")
+    parts = [f"{name}={value}"]
+    if max_age is not None:
+        if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0:
+            raise ValueError(f"max_age must be a non-negative int of seconds, not {max_age!r}")
+        parts.append(f"Max-Age={max_age}")
+    for attribute, text in (("Path", path), ("Domain", domain)):
+        if text is not None:
+            if not isinstance(text, str) or not _ATTRIBUTE.fullmatch(text):
+                raise ValueError(f"cookie {attribute.lower()} {text!r} is not a valid attribute")
+            parts.append(f"{attribute}={text}")
+    if secure:
+        parts.append("Secure")
+    parts.append("HttpOnly")
+    if samesite is not None:
+        if samesite not in SAMESITE_VALUES:
+            raise ValueError(
+                f"samesite must be one of {SAMESITE_VALUES} or None, not {samesite!r}"
+            )
+        if samesite == "None" and not secure:
+            raise ValueError("samesite='None' needs secure=True (browsers drop it otherwise)")
+        parts.append(f"SameSite={samesite}")
+    return "; ".join(parts)

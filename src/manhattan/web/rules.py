@@ -1,0 +1,117 @@
+"""Pure rules of the middleware: page views, sites, privacy."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+
+from manhattan.visitor.visitor import check_site_id
+
+PAGE_METHODS = frozenset({"GET", "POST"})
+PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+# Responses that show the visitor no page: informational, empty, redirects.
+NO_PAGE_STATUSES = frozenset({204, 205, 304})
+
+
+def media_type(content_type: str | None) -> str:
+    """``text/html; charset=utf-8`` -> ``text/html``."""
+    if not content_type:
+        return ""
+    return content_type.partition(";")[0].strip().lower()
+
+
+def status_code(status: str) -> int:
+    """The code of a WSGI status line (``"200 OK"`` -> 200); 0 if unreadable."""
+    code = status[:3]
+    return int(code) if code.isascii() and code.isdigit() else 0
+
+
+def is_prefetch(purpose: str | None, sec_purpose: str | None, x_purpose: str | None) -> bool:
+    """Whether a request is a browser prefetch or preview, not a visit.
+
+    Looks at ``Purpose``/``Sec-Purpose: prefetch`` (Chromium, Firefox) and
+    ``X-Purpose: preview`` (Safari).
+    """
+    for value in (purpose, sec_purpose, x_purpose):
+        if value:
+            lowered = value.lower()
+            if "prefetch" in lowered or "preview" in lowered:
+                return True
+    return False
+
+
+def counts_as_page(method: str, status: int, content_type: str | None) -> bool:
+    """The default rule: a GET or POST answered with an HTML page.
+
+    API, JSON and asset responses are not page views, nor are redirects and
+    empty responses (no page is shown).
+    """
+    return (
+        method in PAGE_METHODS
+        and media_type(content_type) in PAGE_TYPES
+        and not 300 <= status < 400
+        and status >= 200
+        and status not in NO_PAGE_STATUSES
+    )
+
+
+def wants_no_tracking(sec_gpc: str | None, dnt: str | None) -> bool:
+    """``Sec-GPC: 1`` (Global Privacy Control) or ``DNT: 1`` (Do Not Track)."""
+    return (sec_gpc or "").strip() == "1" or (dnt or "").strip() == "1"
+
+
+def anonymize_ip(address: str) -> str:
+    """Zero the last octet of an IPv4 address, the last 80 bits of IPv6.
+
+    What is not an IP address at all is dropped (empty string) rather than
+    written unanonymized.
+    """
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return ""
+    if ip.version == 4:
+        return str(ipaddress.IPv4Address(int(ip) & ~0xFF))
+    if ip.ipv4_mapped is not None:
+        return str(ipaddress.IPv4Address(int(ip.ipv4_mapped) & ~0xFF))
+    return str(ipaddress.IPv6Address(int(ip) & ~((1 << 80) - 1)))
+
+
+def host_name(host: str) -> str:
+    """A ``Host`` header without its port, lowercase, without a trailing dot."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        host = host[: host.find("]") + 1] if "]" in host else host
+    elif ":" in host:
+        host = host.rpartition(":")[0]
+    return host.rstrip(".")
+
+
+class SiteMap:
+    """Maps request hosts to site ids; unmapped hosts are site ``"0"``.
+
+    Lookups are cached by raw ``Host`` value (bounded, since hosts come from
+    outside).
+    """
+
+    MAX_CACHED = 1024
+
+    def __init__(self, host_map: Mapping[str, int | str] | None) -> None:
+        self.sites: dict[str, str] = {}
+        for host, site in (host_map or {}).items():
+            if not isinstance(host, str) or not host:
+                raise ValueError(f"host_map keys must be host names, not {host!r}")
+            self.sites[host_name(host)] = check_site_id(site)
+        self._cache: dict[str, str] = {}
+
+    def site(self, host: str | None) -> str:
+        """The site id for a raw ``Host`` header value."""
+        if not self.sites or not host:
+            return "0"
+        site = self._cache.get(host)
+        if site is None:
+            site = self.sites.get(host_name(host), "0")
+            if len(self._cache) >= self.MAX_CACHED:
+                self._cache.clear()
+            self._cache[host] = site
+        return site
