@@ -29,13 +29,12 @@ class MemoryLog:
     ) -> Iterator[tuple[Record, Pointer]]:
         """Yield ``(record, pointer)`` from after ``process_from`` on."""
         index = 0 if process_from is None else _parse_pointer(process_from) + 1
+        killed = killed_event if killed_event is not None else threading.Event()
         while True:
-            while index < len(self.records):
+            while index < len(self.records) and not killed.is_set():
                 yield self.records[index], str(index)
                 index += 1
-                if killed_event is not None and killed_event.is_set():
-                    return
-            if not stay_alive or (killed_event is not None and killed_event.is_set()):
+            if not stay_alive or killed.is_set():
                 return
             with self._appended:
                 if index >= len(self.records):

@@ -17,10 +17,12 @@ MIN_FIELDS = 5
 """version, kind, timestamp, visitor id, site id: anything shorter is not a record."""
 
 
-# What unicode_escape may legally hold; anything else (say ``\q``) is refused
-# rather than decoded with a warning into something no writer meant.
+# What unicode_escape may legally hold; anything else (say ``\q``, or an octal
+# escape above ``\377``) is refused rather than decoded with a warning into
+# something no writer meant. The codec reads up to three octal digits, so a
+# ``\4``..``\7`` escape is only legal when at most one more digit follows.
 _ESCAPED = re.compile(
-    rb"(?:[^\\]|\\(?:[\\'\"abfnrtv]|[0-7]{1,3}|x[0-9a-fA-F]{2}"
+    rb"(?:[^\\]|\\(?:[\\'\"abfnrtv]|[0-3][0-7]{0,2}|[4-7][0-7]?(?![0-7])|x[0-9a-fA-F]{2}"
     rb"|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|N\{[A-Za-z0-9 -]+\}))*"
 )
 
@@ -31,6 +33,16 @@ class MalformedLineError(ValueError):
 
 def encode_record(record: Sequence[str]) -> bytes:
     """One record as one line, newline included."""
+    line = "\t".join(record)
+    # Most records need no escape (unicode_escape leaves printable ASCII but the
+    # backslash as it is): then a few scans and one encode do.
+    if (
+        line.isascii()
+        and "\\" not in line
+        and line.count("\t") == len(record) - 1
+        and line.replace("\t", " ").isprintable()
+    ):
+        return (line + "\n").encode("ascii")
     return b"\t".join([field.encode("unicode_escape") for field in record]) + b"\n"
 
 

@@ -41,10 +41,11 @@ class TimeRotatingLog:
         clock: Callable[[], float] = time.time,
         poll_interval: float = 0.1,
     ) -> None:
+        # Checked before abspath(), which would drop the trailing "/" of "dir/".
+        if os.path.basename(os.fspath(path)) in ("", os.curdir, os.pardir):
+            raise ValueError(f"log path must name a file, not a directory: {path!r}")
         self.path = os.path.abspath(os.fspath(path))
         self.directory, self.prefix = os.path.split(self.path)
-        if not self.prefix:
-            raise ValueError(f"log path must name a file, not a directory: {path!r}")
         self.clock = clock
         self.poll_interval = poll_interval
         self.malformed = 0
@@ -60,24 +61,27 @@ class TimeRotatingLog:
         if not data:
             return
         hour = int(self.clock()) // HOUR * HOUR
-        fd = self._fd if hour == self._fd_hour else self._open(hour)
-        written = os.write(fd, data)
-        while written < len(data):  # only on a full disk or a signal; keep the rest whole
-            written += os.write(fd, data[written:])
-
-    def _open(self, hour: int) -> int:
+        # Held across the write so another thread's rotation or close() cannot
+        # close this descriptor (or let its number be reused) mid-write.
         with self._lock:
             if hour != self._fd_hour:
-                os.makedirs(self.directory, exist_ok=True)
-                fd = os.open(
-                    f"{self.path}.{hour}",
-                    os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
-                    0o644,
-                )
-                old, self._fd, self._fd_hour = self._fd, fd, hour
-                if old >= 0:
-                    os.close(old)
-            return self._fd
+                self._open(hour)
+            fd = self._fd
+            written = os.write(fd, data)
+            while written < len(data):  # only on a full disk or a signal; keep the rest whole
+                written += os.write(fd, data[written:])
+
+    def _open(self, hour: int) -> None:
+        """Make ``hour``'s file the one written to (with ``_lock`` held)."""
+        os.makedirs(self.directory, exist_ok=True)
+        fd = os.open(
+            f"{self.path}.{hour}",
+            os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+            0o644,
+        )
+        old, self._fd, self._fd_hour = self._fd, fd, hour
+        if old >= 0:
+            os.close(old)
 
     def close(self) -> None:
         """Close the file being written (the next write opens it again)."""
@@ -150,13 +154,17 @@ class TimeRotatingLog:
                 hour, offset = current[0], 0
             resume_exact = True
             name = current[1]
+            # Look for a later file *before* reading this one to its end: a
+            # writer may append here until just before it starts the next hour,
+            # so only a file read to the end after that is finished.
+            finished = self._next_file(hour, inclusive=False) is not None
             for record, end in self._read_from(name, offset, killed):
                 offset = end
                 if record is not None:
                     yield record, f"{name}:{end}"
             if killed.is_set():
                 return
-            if self._next_file(hour, inclusive=False) is not None:
+            if finished:
                 resume_exact = False
                 continue
             if not stay_alive:

@@ -7,7 +7,9 @@ parsing beyond what a decision needs): it runs on every request a site serves.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import quote
@@ -41,6 +43,9 @@ CountPage: TypeAlias = Callable[[dict[str, Any], str, Headers], bool]
 # Same characters WebOb leaves unquoted in ``Request.url``, so the middleware
 # and ``Visitor.page(request)`` record the same URL.
 _PATH_SAFE = "/~!$&'()*+,;=:@"
+# A pixel_path is compared with PATH_INFO as given, so it may only hold
+# characters that a URL path carries unquoted.
+_PIXEL_PATH = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@/]*")
 
 
 class _Discard:
@@ -126,8 +131,10 @@ class ManhattanMiddleware:
             secure=secure,
             samesite=samesite,
         ).partition(";")[2]
-        if not isinstance(pixel_path, str) or not pixel_path.startswith("/"):
-            raise ValueError(f"pixel_path must be a path starting with '/', not {pixel_path!r}")
+        if not isinstance(pixel_path, str) or not _PIXEL_PATH.fullmatch(pixel_path):
+            raise ValueError(
+                f"pixel_path must be a URL-safe ASCII path starting with '/', not {pixel_path!r}"
+            )
         self.pixel_path = pixel_path
         self._tags: dict[str, bytes] = {}
         self.sites = rules.SiteMap(host_map)
@@ -145,7 +152,8 @@ class ManhattanMiddleware:
         """The pixel ``<img>`` for an app mounted at ``script_name``."""
         tag = self._tags.get(script_name)
         if tag is None:
-            tag = pixel_tag(script_name + self.pixel_path)
+            prefix = quote(script_name.encode("latin-1", "replace"), _PATH_SAFE)
+            tag = pixel_tag(prefix + self.pixel_path)
             if len(self._tags) < 64:
                 self._tags[script_name] = tag
         return tag
@@ -179,7 +187,7 @@ class ManhattanMiddleware:
     ) -> list[bytes]:
         # A fresh id on the pixel request proves nothing: only known visitors count.
         if counted:
-            visitor.pixel()
+            _guarded(visitor.pixel)
             flush(visitor)
         headers = [
             ("Content-Type", "image/gif"),
@@ -194,11 +202,20 @@ class ManhattanMiddleware:
 
 def flush(visitor: Visitor) -> None:
     """Flush ``visitor``; a failing log is logged, never the visitor's error page."""
+    count = len(visitor.buffer)
     try:
         visitor.flush()
     except Exception:
-        logger.exception("manhattan: could not write %d records to the log", len(visitor.buffer))
+        logger.exception("manhattan: could not write %d records to the log", count)
         visitor.buffer.clear()
+
+
+def _guarded(write: Callable[[], object]) -> None:
+    """Call ``write`` (an unbuffered visitor's own record); a failing log is only logged."""
+    try:
+        write()
+    except Exception:
+        logger.exception("manhattan: could not write a record to the log")
 
 
 class _Exchange:
@@ -251,7 +268,8 @@ class _Exchange:
         if self.held is None:
             # Headers not given yet (a lazy app) or already sent through write().
             return _Body(app_iter, self)
-        if self.injector is not None and isinstance(app_iter, list | tuple):
+        plain = type(app_iter) is list or type(app_iter) is tuple
+        if self.injector is not None and plain:
             body = inject(b"".join(app_iter), self.injector.tag)
             self.injector = None
             _set_header(self.held[1], "Content-Length", str(len(body)))
@@ -259,7 +277,7 @@ class _Exchange:
             flush(self.visitor)
             return [body]
         self.send_headers()
-        if isinstance(app_iter, list | tuple):
+        if plain:
             flush(self.visitor)
             return app_iter
         return _Body(app_iter, self)
@@ -355,7 +373,7 @@ class _Exchange:
         if visitor.buffer_writes:
             visitor.buffer.insert(0, record)
         else:
-            visitor.record(record)
+            _guarded(partial(visitor.record, record))
 
 
 class _Body:

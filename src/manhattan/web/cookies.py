@@ -31,7 +31,7 @@ def new_visitor_id() -> str:
 class CookieSigner:
     """Signs visitor ids and verifies cookie values with ``secret``."""
 
-    __slots__ = ("_key",)
+    __slots__ = ("_inner", "_key", "_outer")
 
     def __init__(self, secret: str | bytes) -> None:
         if not secret:
@@ -41,10 +41,20 @@ class CookieSigner:
         if not isinstance(secret, bytes):
             raise TypeError(f"secret must be str or bytes, not {type(secret).__name__}")
         self._key = hashlib.sha1(b"manhattan.signer." + secret).digest()  # noqa: S324 - 0.3's scheme
+        # HMAC (RFC 2104) resumed from the hashed pads: the per-request cost is
+        # two hash copies, half of what hmac.digest() costs here (it looks the
+        # digest up by name on every call). Tests check it equals hmac.
+        block = self._key.ljust(64, b"\0")
+        self._inner = hashlib.sha1(bytes(byte ^ 0x36 for byte in block))  # noqa: S324
+        self._outer = hashlib.sha1(bytes(byte ^ 0x5C for byte in block))  # noqa: S324
 
     def signature(self, visitor_id: str) -> str:
-        """The lowercase hex signature of ``visitor_id``."""
-        return hmac.digest(self._key, visitor_id.encode("utf-8"), "sha1").hex()
+        """The lowercase hex signature: ``hex(HMAC-SHA1(key, visitor_id))``."""
+        inner = self._inner.copy()
+        inner.update(visitor_id.encode("utf-8"))
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
 
     def sign(self, visitor_id: str) -> str:
         """The cookie value for ``visitor_id``."""

@@ -14,8 +14,9 @@ PIXEL_GIF = (
 )
 
 _BODY_END = re.compile(rb"</body[\s>]", re.IGNORECASE)
+_BODY_START = b"</body"
 # How much of a chunk's end may be the start of a split "</body>" tag.
-_KEEP = len(b"</body>") - 1
+_KEEP = len(_BODY_START)
 
 
 def pixel_tag(src: str) -> bytes:
@@ -63,7 +64,9 @@ class PixelInjector:
             return data[:at] + self.tag + data[at:]
         split = len(data) - _KEEP if len(data) > _KEEP else 0
         lt = data.rfind(b"<", split)
-        if lt < 0:
+        # Hold back only what may begin the tag: a chunk ending in "</p>" must
+        # not wait for the next chunk of a slowly streamed page.
+        if lt < 0 or not _BODY_START.startswith(data[lt:].lower()):
             self._held = b""
             return data
         self._held = data[lt:]

@@ -1,0 +1,238 @@
+"""Record fields and layout, as the spec's table lays them down."""
+
+from __future__ import annotations
+
+import json
+import math
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import pytest
+
+from manhattan.visitor import records
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [
+        pytest.param(0, "0.0000", id="zero"),
+        pytest.param(1.5, "1.5000", id="pads-to-four"),
+        pytest.param(1400000000, "1400000000.0000", id="int"),
+        pytest.param(1400000000.25, "1400000000.2500", id="quarter"),
+        pytest.param(1400000000.123456, "1400000000.1235", id="rounds-to-four"),
+        pytest.param(1400000000.99999, "1400000001.0000", id="rounds-up-into-next-second"),
+    ],
+)
+def test_format_timestamp_has_four_decimals(seconds: float, expected: str) -> None:
+    assert records.format_timestamp(seconds) == expected
+
+
+def test_check_name_returns_a_non_empty_str_unchanged() -> None:
+    for name in ["signup", "Café ☕", "\U0001d518nicode", " spaced ", "tab\there"]:
+        assert records.check_name(name, "goal name") is name
+
+
+@pytest.mark.parametrize(
+    ("name", "error", "message"),
+    [
+        pytest.param("", ValueError, "goal name must not be empty", id="empty"),
+        pytest.param(None, TypeError, "goal name must be a str, not NoneType", id="none"),
+        pytest.param(b"signup", TypeError, "goal name must be a str, not bytes", id="bytes"),
+        pytest.param(3, TypeError, "goal name must be a str, not int", id="int"),
+    ],
+)
+def test_check_name_refuses_empty_and_non_str(
+    name: object, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error) as excinfo:
+        records.check_name(name, "goal name")
+    assert str(excinfo.value) == message
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param(None, "", id="none-is-empty"),
+        pytest.param(0, "0", id="int-zero"),
+        pytest.param(12, "12", id="int"),
+        pytest.param(-3, "-3", id="negative-int"),
+        pytest.param(10**30, "1" + "0" * 30, id="big-int"),
+        pytest.param(1.5, "1.5", id="float"),
+        pytest.param(0.1, "0.1", id="float-shortest-repr"),
+        pytest.param(-2.0, "-2.0", id="float-whole"),
+        pytest.param(1e20, "1e+20", id="float-exponent"),
+        pytest.param(Decimal("12.50"), "12.50", id="decimal-keeps-places"),
+        pytest.param(Decimal("-0.001"), "-0.001", id="decimal-negative"),
+        pytest.param(Fraction(1, 4), "0.25", id="fraction"),
+        pytest.param(Fraction(1, 3), repr(1 / 3), id="fraction-inexact"),
+        pytest.param(Fraction(6, 3), "2.0", id="fraction-whole"),
+    ],
+)
+def test_format_value_accepts_finite_numbers(value: Any, expected: str) -> None:
+    assert records.format_value(value) == expected
+    if expected:
+        assert math.isclose(float(expected), float(value))
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "message"),
+    [
+        pytest.param(True, TypeError, "value must be a number, not bool", id="true"),
+        pytest.param(False, TypeError, "value must be a number, not bool", id="false"),
+        pytest.param("abc", TypeError, "value must be a number, not str", id="str"),
+        pytest.param("12", TypeError, "value must be a number, not str", id="numeric-str"),
+        pytest.param(b"12", TypeError, "value must be a number, not bytes", id="bytes"),
+        pytest.param(1j, TypeError, "value must be a number, not complex", id="complex"),
+        pytest.param([1], TypeError, "value must be a number, not list", id="list"),
+        pytest.param(math.nan, ValueError, "value must be a finite number, not nan", id="nan"),
+        pytest.param(math.inf, ValueError, "value must be a finite number, not inf", id="inf"),
+        pytest.param(-math.inf, ValueError, "value must be a finite number, not -inf", id="-inf"),
+        pytest.param(
+            Decimal("NaN"),
+            ValueError,
+            "value must be a finite number, not Decimal('NaN')",
+            id="dNaN",
+        ),
+        pytest.param(
+            Decimal("sNaN"), ValueError, "finite number, not Decimal('sNaN')", id="decimal-snan"
+        ),
+        pytest.param(
+            Decimal("Infinity"), ValueError, "finite number, not Decimal('Infinity')", id="dinf"
+        ),
+        pytest.param(
+            Decimal("-Infinity"), ValueError, "finite number, not Decimal('-Infinity')", id="-dinf"
+        ),
+    ],
+)
+def test_format_value_refuses_what_cannot_be_added_up(
+    value: object, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error) as excinfo:
+        records.format_value(value)
+    assert message in str(excinfo.value)
+    assert str(excinfo.value).startswith("value must be")
+
+
+def test_value_type_and_format_constants() -> None:
+    assert (records.RATE, records.AVERAGE, records.SUM, records.PER) == ("R", "A", "S", "I")
+    assert (records.NUMERIC, records.CURRENCY, records.PERCENTAGE) == ("N", "C", "P")
+    assert frozenset({"R", "A", "S", "I"}) == records.VALUE_TYPES
+    assert frozenset({"N", "C", "P"}) == records.VALUE_FORMATS
+
+
+@pytest.mark.parametrize(
+    ("allowed", "argument"),
+    [
+        pytest.param(records.VALUE_TYPES, "value_type", id="value_type"),
+        pytest.param(records.VALUE_FORMATS, "value_format", id="value_format"),
+    ],
+)
+def test_check_choice_accepts_allowed_codes_and_none(
+    allowed: frozenset[str], argument: str
+) -> None:
+    assert records.check_choice(None, allowed, argument) == ""
+    for code in allowed:
+        assert records.check_choice(code, allowed, argument) == code
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        pytest.param("", id="empty"),
+        pytest.param("r", id="lowercase"),
+        pytest.param("X", id="unknown"),
+        pytest.param("RATE", id="constant-name"),
+        pytest.param("N", id="a-format-as-type"),
+        pytest.param(1, id="int"),
+        pytest.param(["R"], id="unhashable"),
+    ],
+)
+def test_check_choice_refuses_other_codes_naming_the_argument(code: object) -> None:
+    with pytest.raises(ValueError, match=r"^value_type must be one of A, I, R, S or None, not "):
+        records.check_choice(code, records.VALUE_TYPES, "value_type")
+
+
+def test_page_record_layout() -> None:
+    record = records.page_record(
+        "1400000000.0000",
+        "ab" * 20,
+        "3",
+        "10.0.0.1",
+        "GET",
+        "http://example.com/caf%C3%A9?q=1",
+        "Mozilla/5.0",
+        "http://referer.example/",
+    )
+    assert record == [
+        "1",
+        "page",
+        "1400000000.0000",
+        "ab" * 20,
+        "3",
+        "10.0.0.1",
+        "GET",
+        "http://example.com/caf%C3%A9?q=1",
+        "Mozilla/5.0",
+        "http://referer.example/",
+    ]
+
+
+def test_page_record_with_headers_has_one_trailing_json_field() -> None:
+    headers = {"Accept-Language": "fr-CH, fr;q=0.9", "X-City": "Zürich 🏔", "X-Quote": 'a"b'}
+    record = records.page_record("1.0000", "v", "0", "ip", "POST", "url", "ua", "", headers)
+    assert record[:10] == ["1", "page", "1.0000", "v", "0", "ip", "POST", "url", "ua", ""]
+    assert len(record) == 11
+    assert json.loads(record[10]) == headers
+    assert "Zürich 🏔" in record[10]  # kept, not \u-escaped
+    assert "\\u" not in record[10]
+
+
+def test_page_record_with_empty_headers_still_has_the_field() -> None:
+    record = records.page_record("1.0000", "v", "0", "", "GET", "url", "", "", {})
+    assert len(record) == 11
+    assert record[10] == "{}"
+
+
+def test_pixel_record_layout() -> None:
+    assert records.pixel_record("2.5000", "vid", "0") == ["1", "pixel", "2.5000", "vid", "0"]
+
+
+def test_goal_record_layout() -> None:
+    assert records.goal_record("2.5000", "vid", "7", "añadir 🛒", "9.99", "S", "C") == [
+        "1",
+        "goal",
+        "2.5000",
+        "vid",
+        "7",
+        "añadir 🛒",
+        "9.99",
+        "S",
+        "C",
+    ]
+
+
+def test_goal_record_without_value_has_empty_fields() -> None:
+    assert records.goal_record("2.5000", "vid", "0", "signup") == [
+        "1",
+        "goal",
+        "2.5000",
+        "vid",
+        "0",
+        "signup",
+        "",
+        "",
+        "",
+    ]
+
+
+def test_split_record_layout() -> None:
+    assert records.split_record("3.0000", "vid", "0", "テスト", "True") == [
+        "1",
+        "split",
+        "3.0000",
+        "vid",
+        "0",
+        "テスト",
+        "True",
+    ]
