@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from decimal import Decimal
+from enum import Enum
 from fractions import Fraction
 from typing import Any
 
@@ -50,6 +51,17 @@ def test_check_name_refuses_empty_and_non_str(
     assert str(excinfo.value) == message
 
 
+class Points(int, Enum):
+    """An int whose str() is "Points.GOLD", not a number."""
+
+    GOLD = 3
+
+
+class LoudDecimal(Decimal):
+    def __str__(self) -> str:
+        return "many"
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
@@ -67,6 +79,8 @@ def test_check_name_refuses_empty_and_non_str(
         pytest.param(Fraction(1, 4), "0.25", id="fraction"),
         pytest.param(Fraction(1, 3), repr(1 / 3), id="fraction-inexact"),
         pytest.param(Fraction(6, 3), "2.0", id="fraction-whole"),
+        pytest.param(Points.GOLD, "3", id="int-enum-member"),
+        pytest.param(LoudDecimal("2.50"), "2.50", id="decimal-subclass"),
     ],
 )
 def test_format_value_accepts_finite_numbers(value: Any, expected: str) -> None:
@@ -85,23 +99,65 @@ def test_format_value_accepts_finite_numbers(value: Any, expected: str) -> None:
         pytest.param(b"12", TypeError, "value must be a number, not bytes", id="bytes"),
         pytest.param(1j, TypeError, "value must be a number, not complex", id="complex"),
         pytest.param([1], TypeError, "value must be a number, not list", id="list"),
-        pytest.param(math.nan, ValueError, "value must be a finite number, not nan", id="nan"),
-        pytest.param(math.inf, ValueError, "value must be a finite number, not inf", id="inf"),
-        pytest.param(-math.inf, ValueError, "value must be a finite number, not -inf", id="-inf"),
+        pytest.param(
+            math.nan,
+            ValueError,
+            "value must be a finite number within float range, not nan",
+            id="nan",
+        ),
+        pytest.param(
+            math.inf,
+            ValueError,
+            "value must be a finite number within float range, not inf",
+            id="inf",
+        ),
+        pytest.param(
+            -math.inf,
+            ValueError,
+            "value must be a finite number within float range, not -inf",
+            id="-inf",
+        ),
+        pytest.param(
+            Fraction(10**400),
+            ValueError,
+            "value must be a finite number within float range, not Fraction(",
+            id="huge",
+        ),
         pytest.param(
             Decimal("NaN"),
             ValueError,
-            "value must be a finite number, not Decimal('NaN')",
+            "value must be a finite number within float range, not Decimal('NaN')",
             id="dNaN",
         ),
         pytest.param(
-            Decimal("sNaN"), ValueError, "finite number, not Decimal('sNaN')", id="decimal-snan"
+            Decimal("sNaN"),
+            ValueError,
+            "finite number within float range, not Decimal('sNaN')",
+            id="decimal-snan",
         ),
         pytest.param(
-            Decimal("Infinity"), ValueError, "finite number, not Decimal('Infinity')", id="dinf"
+            Decimal("Infinity"),
+            ValueError,
+            "finite number within float range, not Decimal('Infinity')",
+            id="dinf",
         ),
         pytest.param(
-            Decimal("-Infinity"), ValueError, "finite number, not Decimal('-Infinity')", id="-dinf"
+            Decimal("-Infinity"),
+            ValueError,
+            "finite number within float range, not Decimal('-Infinity')",
+            id="-dinf",
+        ),
+        pytest.param(
+            10**400,
+            ValueError,
+            "finite number within float range, not 1000",
+            id="int-beyond-float",
+        ),
+        pytest.param(
+            Decimal("1e400"),
+            ValueError,
+            "finite number within float range, not Decimal('1E+400')",
+            id="decimal-beyond-float",
         ),
     ],
 )

@@ -66,15 +66,23 @@ def format_value(value: object) -> str:
         return ""
     if isinstance(value, bool) or not isinstance(value, Real | Decimal):
         raise TypeError(f"value must be a number, not {type(value).__name__}")
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"value must be a finite number, not {value!r}")
-        return str(value)
-    if isinstance(value, int):
-        return str(value)
-    as_float = float(value)
+    if isinstance(value, Decimal) and not value.is_finite():
+        as_float = math.nan  # float() of a signalling NaN would raise
+    else:
+        try:
+            as_float = float(value)
+        except OverflowError:
+            as_float = math.inf
+    # The backend adds values up as floats: NaN, infinities and values beyond
+    # a float's range would spoil every total they touch.
     if not math.isfinite(as_float):
-        raise ValueError(f"value must be a finite number, not {value!r}")
+        raise ValueError(f"value must be a finite number within float range, not {value!r}")
+    # Format through the base types: a subclass's own __str__ (say an
+    # ``(int, Enum)`` member's "Color.RED") is not a number the backend reads.
+    if isinstance(value, Decimal):
+        return Decimal.__str__(value)
+    if isinstance(value, int):
+        return int.__repr__(value)
     return repr(as_float)
 
 

@@ -21,7 +21,7 @@ def check_site_id(site_id: object) -> str:
         return "0"
     if isinstance(site_id, bool) or not isinstance(site_id, int | str):
         raise TypeError(f"site_id must be an int or a decimal str, not {type(site_id).__name__}")
-    text = str(site_id)
+    text = int.__repr__(site_id) if isinstance(site_id, int) else site_id
     if not (text.isascii() and text.isdigit()):
         raise ValueError(f"site_id must be a non-negative decimal number, not {site_id!r}")
     return str(int(text))
@@ -48,8 +48,10 @@ class Visitor:
     def __init__(
         self, id: str, log: Log, site_id: int | str = "", buffer_writes: bool = True
     ) -> None:
-        if not isinstance(id, str) or not id:
-            raise ValueError(f"id must be a non-empty str, not {id!r}")
+        if not isinstance(id, str):
+            raise TypeError(f"id must be a str, not {type(id).__name__}")
+        if not id:
+            raise ValueError("id must not be empty")
         self.id = id
         self.log = log
         self.site_id = check_site_id(site_id)
