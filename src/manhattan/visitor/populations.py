@@ -12,6 +12,7 @@ import math
 import random
 from bisect import bisect
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from numbers import Real
 from typing import Any, TypeAlias
 
@@ -62,11 +63,12 @@ def _check_weights(weights: Mapping[Any, Any]) -> tuple[list[Any], list[float]]:
     starts: list[float] = []
     total: float = 0.0
     for name, weight in items:
-        if isinstance(weight, bool) or not isinstance(weight, Real):
+        if isinstance(weight, bool) or not isinstance(weight, Real | Decimal):
             raise TypeError(
                 f"weight of population {name!r} must be a number, not {type(weight).__name__}"
             )
-        if not math.isfinite(weight):
+        finite = weight.is_finite() if isinstance(weight, Decimal) else math.isfinite(weight)
+        if not finite:
             raise ValueError(f"weight of population {name!r} must be finite, not {weight!r}")
         if weight < 0:
             raise ValueError(f"weight of population {name!r} must not be negative, got {weight!r}")
