@@ -40,7 +40,7 @@ def base_environ(cookie: str | None) -> dict[str, Any]:
         "/products/blue-widget?ref=home",
         headers={
             "Host": "shop.example.com",
-            "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120 Safari/537",
+            "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0",
             "Referer": "https://www.example.org/search?q=widgets",
             "Accept": "text/html",
         },
