@@ -19,8 +19,8 @@ from webtest import TestApp
 import manhattan.middleware
 from manhattan.log.memory import MemoryLog
 from manhattan.middleware import ManhattanMiddleware
-from manhattan.middleware.wsgi import request_url
 from manhattan.visitor import Visitor
+from manhattan.web.environ import request_url
 
 SECRET = "middleware-secret"
 HTML = b"<!doctype html><html><head><title>t</title></head><body><p>Hi</p></body></html>"
@@ -670,6 +670,26 @@ def test_streamed_body_streams_and_drops_content_length() -> None:
     src, without = split_tag(first + second + rest)
     assert src == "/vpixel.gif"
     assert without == b"".join(CHUNKS)
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        pytest.param([b"<html><body>cut off", b" before its end </bo"], id="ends-in-partial-tag"),
+        pytest.param([b"<p>fragment</p>", b"<"], id="ends-in-lt"),
+    ],
+)
+def test_streamed_body_without_body_end_comes_through_whole(chunks: list[bytes]) -> None:
+    def app(environ: Environ, start_response: StartResponse) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html")])
+        return iter(chunks)
+
+    server = Server()
+    result = ManhattanMiddleware(app, MemoryLog(), SECRET)(environ_for(), server.start_response)
+    sent = list(result)
+    result.close()  # type: ignore[attr-defined]
+    assert b"".join(sent) == b"".join(chunks)  # held-back bytes are sent at the end
+    assert b"vpixel" not in b"".join(sent)
 
 
 def test_streamed_body_through_webtest() -> None:

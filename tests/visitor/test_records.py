@@ -41,6 +41,12 @@ def test_check_name_returns_a_non_empty_str_unchanged() -> None:
         pytest.param(None, TypeError, "goal name must be a str, not NoneType", id="none"),
         pytest.param(b"signup", TypeError, "goal name must be a str, not bytes", id="bytes"),
         pytest.param(3, TypeError, "goal name must be a str, not int", id="int"),
+        pytest.param(
+            "half \ud800 pair",
+            ValueError,
+            "goal name must be valid Unicode text, not 'half \\ud800 pair'",
+            id="lone-surrogate",
+        ),
     ],
 )
 def test_check_name_refuses_empty_and_non_str(

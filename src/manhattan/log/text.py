@@ -42,7 +42,7 @@ def encode_record(record: Sequence[str]) -> bytes:
         and line.count("\t") == len(record) - 1
         and line.replace("\t", " ").isprintable()
     ):
-        return (line + "\n").encode("ascii")
+        return (line + "\n").encode()
     return b"\t".join([field.encode("unicode_escape") for field in record]) + b"\n"
 
 

@@ -24,6 +24,7 @@ from manhattan.web.cookies import (
     new_visitor_id,
     set_cookie_header,
 )
+from manhattan.web.environ import PATH_SAFE, header_key, page_record_from_environ
 from manhattan.web.pixel import PIXEL_GIF, PixelInjector, inject, pixel_tag
 
 if TYPE_CHECKING:
@@ -40,12 +41,12 @@ Headers: TypeAlias = list[tuple[str, str]]
 CountPage: TypeAlias = Callable[[dict[str, Any], str, Headers], bool]
 """A user's page-view rule: ``count_page(environ, status, response_headers)``."""
 
-# Same characters WebOb leaves unquoted in ``Request.url``, so the middleware
-# and ``Visitor.page(request)`` record the same URL.
-_PATH_SAFE = "/~!$&'()*+,;=:@"
 # A pixel_path is compared with PATH_INFO as given, so it may only hold
 # characters that a URL path carries unquoted.
 _PIXEL_PATH = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@/]*")
+
+
+_PURPOSE_KEYS = frozenset({"HTTP_PURPOSE", "HTTP_SEC_PURPOSE", "HTTP_X_PURPOSE", "HTTP_X_MOZ"})
 
 
 class _Discard:
@@ -56,30 +57,6 @@ class _Discard:
 
 
 DISCARD = _Discard()
-
-
-def request_url(environ: Mapping[str, Any]) -> str:
-    """The request URL as ``webob.Request(environ).url`` spells it."""
-    scheme = environ.get("wsgi.url_scheme", "http")
-    host = environ.get("HTTP_HOST")
-    if not host:
-        host = environ.get("SERVER_NAME", "")
-        port = environ.get("SERVER_PORT", "")
-        if port and (port, scheme) not in (("80", "http"), ("443", "https")):
-            host = f"{host}:{port}"
-    elif (scheme == "http" and host.endswith(":80")) or (
-        scheme == "https" and host.endswith(":443")
-    ):
-        host = host.rpartition(":")[0]
-    path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-    url = f"{scheme}://{host}{quote(path.encode('latin-1', 'replace'), _PATH_SAFE)}"
-    query = environ.get("QUERY_STRING")
-    return f"{url}?{query}" if query else url
-
-
-def _header_key(name: str) -> str:
-    key = name.upper().replace("-", "_")
-    return key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key
 
 
 class ManhattanMiddleware:
@@ -144,7 +121,7 @@ class ManhattanMiddleware:
         self.count_page = count_page
         if isinstance(record_headers, str):
             raise TypeError("record_headers must be a sequence of header names, not a str")
-        self.record_headers = tuple((name, _header_key(name)) for name in record_headers if name)
+        self.record_headers = tuple((name, header_key(name)) for name in record_headers if name)
         self.anonymize_ip = anonymize_ip
         self.respect_gpc = respect_gpc
 
@@ -152,7 +129,7 @@ class ManhattanMiddleware:
         """The pixel ``<img>`` for an app mounted at ``script_name``."""
         tag = self._tags.get(script_name)
         if tag is None:
-            prefix = quote(script_name.encode("latin-1", "replace"), _PATH_SAFE)
+            prefix = quote(script_name.encode("latin-1", "replace"), PATH_SAFE)
             tag = pixel_tag(prefix + self.pixel_path)
             if len(self._tags) < 64:
                 self._tags[script_name] = tag
@@ -222,16 +199,17 @@ class _Exchange:
     """One request/response passing through the middleware."""
 
     __slots__ = (
+        "began",
         "cookie",
         "environ",
         "held",
-        "injector",
+        "length_at",
         "middleware",
         "paged",
         "sent",
         "server_write",
-        "stamp",
         "start_response",
+        "tag",
         "tracked",
         "visitor",
     )
@@ -251,9 +229,11 @@ class _Exchange:
         self.tracked = tracked
         self.cookie = cookie
         self.start_response = start_response
-        self.stamp = records.format_timestamp(visitor.timestamp())
-        self.injector: PixelInjector | None = None
+        self.began = visitor.timestamp()
+        # The pixel tag while the response is one to inject it into.
+        self.tag: bytes | None = None
         self.paged = False
+        self.length_at = -1
         self.sent = False
         self.server_write: Callable[[bytes], object] | None = None
         # Headers held back while the app runs, so Content-Length can be fixed.
@@ -269,10 +249,15 @@ class _Exchange:
             # Headers not given yet (a lazy app) or already sent through write().
             return _Body(app_iter, self)
         plain = type(app_iter) is list or type(app_iter) is tuple
-        if self.injector is not None and plain:
-            body = inject(b"".join(app_iter), self.injector.tag)
-            self.injector = None
-            _set_header(self.held[1], "Content-Length", str(len(body)))
+        if self.tag is not None and plain:
+            body = inject(b"".join(app_iter), self.tag)
+            self.tag = None
+            headers = self.held[1]
+            length = ("Content-Length", str(len(body)))
+            if self.length_at >= 0:
+                headers[self.length_at] = length
+            else:
+                headers.append(length)
             self.send_headers()
             flush(self.visitor)
             return [body]
@@ -297,77 +282,69 @@ class _Exchange:
         status, headers, exc_info = self.held
         self.held = None
         self.sent = True
-        if self.injector is not None:
-            _drop_header(headers, "content-length")
+        if self.tag is not None and self.length_at >= 0:
+            del headers[self.length_at]
         self.server_write = self.start_response(status, headers, exc_info)
         return self.server_write
 
     def _write(self, data: bytes) -> object:
         # The app uses the legacy write(): send the headers now, the body untouched.
         if not self.sent:
-            self.injector = None
+            self.tag = None
             return self.send_headers()(data)
         assert self.server_write is not None
         return self.server_write(data)
 
     def _decide(self, status: str, headers: Headers) -> Headers:
         """Record the page view if it is one, and plan the pixel injection."""
-        self.injector = None
+        self.tag = None
+        self.length_at = -1
         content_type = None
         encoded = False
-        for name, value in headers:
+        for index, (name, value) in enumerate(headers):
             lowered = name.lower()
             if lowered == "content-type":
                 content_type = value
+            elif lowered == "content-length":
+                self.length_at = index
             elif lowered == "content-encoding" and value.strip().lower() != "identity":
                 encoded = True
         environ = self.environ
         method = environ.get("REQUEST_METHOD", "GET")
         if self.tracked:
+            media = rules.media_type(content_type)
             rule = self.middleware.count_page
             if rule is None:
-                counted = rules.counts_as_page(
-                    method, rules.status_code(status), content_type
-                ) and not rules.is_prefetch(
-                    environ.get("HTTP_PURPOSE"),
-                    environ.get("HTTP_SEC_PURPOSE"),
-                    environ.get("HTTP_X_PURPOSE") or environ.get("HTTP_X_MOZ"),
+                counted = rules.counts_as_page(method, rules.status_code(status), media) and (
+                    # Most requests carry none of these: skip the call then.
+                    _PURPOSE_KEYS.isdisjoint(environ)
+                    or not rules.is_prefetch(
+                        environ.get("HTTP_PURPOSE"),
+                        environ.get("HTTP_SEC_PURPOSE"),
+                        environ.get("HTTP_X_PURPOSE") or environ.get("HTTP_X_MOZ"),
+                    )
                 )
             else:
                 counted = bool(rule(environ, status, headers))
             if counted and not self.paged:
                 self.paged = True
-                self._record_page(method)
-            if not encoded and method != "HEAD" and rules.media_type(content_type) == "text/html":
-                self.injector = PixelInjector(
-                    self.middleware.tag_for(environ.get("SCRIPT_NAME", ""))
-                )
+                self._record_page()
+            if not encoded and method != "HEAD" and media == "text/html":
+                self.tag = self.middleware.tag_for(environ.get("SCRIPT_NAME", ""))
         if self.cookie is not None:
             headers = [*headers, ("Set-Cookie", self.cookie)]
         return headers
 
-    def _record_page(self, method: str) -> None:
-        environ = self.environ
-        middleware = self.middleware
-        ip = environ.get("REMOTE_ADDR", "")
-        if middleware.anonymize_ip:
-            ip = rules.anonymize_ip(ip)
-        headers = None
-        if middleware.record_headers:
-            headers = {
-                name: environ[key] for name, key in middleware.record_headers if key in environ
-            }
+    def _record_page(self) -> None:
         visitor = self.visitor
-        record = records.page_record(
-            self.stamp,
+        middleware = self.middleware
+        record = page_record_from_environ(
+            records.format_timestamp(self.began),
             visitor.id,
             visitor.site_id,
-            ip,
-            method,
-            request_url(environ),
-            environ.get("HTTP_USER_AGENT", ""),
-            environ.get("HTTP_REFERER", ""),
-            headers,
+            self.environ,
+            middleware.record_headers,
+            middleware.anonymize_ip,
         )
         # Before whatever the app recorded during the request: the view came first.
         if visitor.buffer_writes:
@@ -379,13 +356,13 @@ class _Exchange:
 class _Body:
     """A streamed response body: injects the pixel, closes, and flushes."""
 
-    __slots__ = ("_close", "_exchange", "_iter", "_tail_sent")
+    __slots__ = ("_close", "_exchange", "_injector", "_iter")
 
     def __init__(self, app_iter: Iterable[bytes], exchange: _Exchange) -> None:
         self._iter: Iterator[bytes] = iter(app_iter)
         self._close = getattr(app_iter, "close", None)
         self._exchange = exchange
-        self._tail_sent = False
+        self._injector: PixelInjector | None = None
 
     def __iter__(self) -> _Body:
         return self
@@ -397,16 +374,19 @@ class _Body:
         except StopIteration:
             if exchange.held is not None:
                 exchange.send_headers()
-            injector = exchange.injector
-            if injector is None or self._tail_sent:
+            injector = self._injector
+            if injector is None or injector.done:
                 raise
-            self._tail_sent = True
             return injector.finish()
         if exchange.held is not None:
             # A lazy app gave its headers while making the first chunk.
             exchange.send_headers()
-        injector = exchange.injector
-        return chunk if injector is None else injector.feed(chunk)
+        injector = self._injector
+        if injector is None:
+            if exchange.tag is None:
+                return chunk
+            injector = self._injector = PixelInjector(exchange.tag)
+        return injector.feed(chunk)
 
     def close(self) -> None:
         """Close the app's iterable, then write the visitor's records."""
@@ -415,12 +395,3 @@ class _Body:
                 self._close()
         finally:
             flush(self._exchange.visitor)
-
-
-def _set_header(headers: Headers, name: str, value: str) -> None:
-    _drop_header(headers, name.lower())
-    headers.append((name, value))
-
-
-def _drop_header(headers: Headers, lowered: str) -> None:
-    headers[:] = [(key, value) for key, value in headers if key.lower() != lowered]

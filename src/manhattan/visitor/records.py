@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Mapping
 from decimal import Decimal
 from numbers import Real
@@ -40,6 +41,8 @@ VALUE_FORMATS: Final = frozenset({NUMERIC, CURRENCY, PERCENTAGE})
 
 Value: TypeAlias = int | float | Decimal
 
+_LARGEST_INT = int(sys.float_info.max)
+
 
 def format_timestamp(seconds: float) -> str:
     """Seconds since the epoch as 0.3 wrote them: four decimals."""
@@ -52,6 +55,12 @@ def check_name(name: object, argument: str) -> str:
         raise TypeError(f"{argument} must be a str, not {type(name).__name__}")
     if not name:
         raise ValueError(f"{argument} must not be empty")
+    if not name.isascii():
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate: no database (nor the split seed) can take it.
+            raise ValueError(f"{argument} must be valid Unicode text, not {name!r}") from None
     return name
 
 
@@ -64,6 +73,11 @@ def format_value(value: object) -> str:
     """
     if value is None:
         return ""
+    # The common cases first, cheaply (no ABC isinstance checks).
+    if type(value) is float and math.isfinite(value):
+        return repr(value)
+    if type(value) is int and -_LARGEST_INT <= value <= _LARGEST_INT:
+        return repr(value)
     if isinstance(value, bool) or not isinstance(value, Real | Decimal):
         raise TypeError(f"value must be a number, not {type(value).__name__}")
     if isinstance(value, Decimal) and not value.is_finite():
@@ -94,6 +108,20 @@ def check_choice(code: object, allowed: frozenset[str], argument: str) -> str:
         names = ", ".join(sorted(allowed))
         raise ValueError(f"{argument} must be one of {names} or None, not {code!r}")
     return code
+
+
+def check_site_id(site_id: object) -> str:
+    """A site id as its record field: ``''``/``None`` is ``"0"``, else a decimal."""
+    if type(site_id) is str and site_id.isdigit() and site_id.isascii() and site_id[0] != "0":
+        return site_id  # already canonical: the common case, kept cheap
+    if site_id is None or site_id == "":
+        return "0"
+    if isinstance(site_id, bool) or not isinstance(site_id, int | str):
+        raise TypeError(f"site_id must be an int or a decimal str, not {type(site_id).__name__}")
+    text = int.__repr__(site_id) if isinstance(site_id, int) else site_id
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(f"site_id must be a non-negative decimal number, not {site_id!r}")
+    return str(int(text))
 
 
 def page_record(

@@ -8,23 +8,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from manhattan.visitor import records
 from manhattan.visitor.populations import Populations, check_populations, draw, pick
+from manhattan.visitor.records import check_site_id
 
 if TYPE_CHECKING:
     from webob import Request
 
     from manhattan.log import Log
-
-
-def check_site_id(site_id: object) -> str:
-    """A site id as its record field: ``''``/``None`` is ``"0"``, else a decimal."""
-    if site_id is None or site_id == "":
-        return "0"
-    if isinstance(site_id, bool) or not isinstance(site_id, int | str):
-        raise TypeError(f"site_id must be an int or a decimal str, not {type(site_id).__name__}")
-    text = int.__repr__(site_id) if isinstance(site_id, int) else site_id
-    if not (text.isascii() and text.isdigit()):
-        raise ValueError(f"site_id must be a non-negative decimal number, not {site_id!r}")
-    return str(int(text))
 
 
 class Visitor:
@@ -78,21 +67,16 @@ class Visitor:
 
         ``record_headers`` names request headers to keep with the record.
         """
-        headers = None
-        names = tuple(record_headers)
-        if names:
-            headers = {name: request.headers[name] for name in names if name in request.headers}
+        # Imported here: manhattan.web builds on this package's records.
+        from manhattan.web import environ as web_environ
+
         self.record(
-            records.page_record(
+            web_environ.page_record_from_environ(
                 self._stamp(),
                 self.id,
                 self.site_id,
-                request.remote_addr or "",
-                request.method,
-                request.url,
-                request.user_agent or "",
-                request.referer or "",
-                headers,
+                request.environ,
+                [(name, web_environ.header_key(name)) for name in record_headers],
             )
         )
 

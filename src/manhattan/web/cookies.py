@@ -11,7 +11,6 @@ import hashlib
 import hmac
 import re
 import secrets
-from functools import lru_cache
 
 MAX_COOKIE_LENGTH = 256
 """Longer values are not ours (ours are 81 characters) and are not verified."""
@@ -72,18 +71,25 @@ class CookieSigner:
         return None
 
 
-@lru_cache(maxsize=64)
-def cookie_pattern(name: str) -> re.Pattern[str]:
-    """A pattern finding cookie ``name``'s value in a ``Cookie`` header."""
-    return re.compile(r"(?:^|;)[ \t]*" + re.escape(name) + r'=[ \t]*"?([^;"]*)')
-
-
 def find_cookie(header: str | None, name: str) -> str | None:
-    """The first value of cookie ``name`` in a ``Cookie`` request header."""
+    """The first value of cookie ``name`` in a ``Cookie`` request header.
+
+    Plain string scanning (no regex, no full parse): this runs on every
+    request, and only one cookie is wanted.
+    """
     if not header:
         return None
-    match = cookie_pattern(name).search(header)
-    return match.group(1).rstrip(" \t") if match else None
+    key = name + "="
+    at = header.find(key)
+    while at >= 0:
+        # The name must start a cookie: at the header's start or after "; ".
+        before = header[:at].rstrip(" \t")
+        if not before or before[-1] == ";":
+            end = header.find(";", at)
+            value = header[at + len(key) : end if end >= 0 else len(header)]
+            return value.strip(" \t").strip('"')
+        at = header.find(key, at + 1)
+    return None
 
 
 def set_cookie_header(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 
-from manhattan.visitor.visitor import check_site_id
+from manhattan.visitor.records import check_site_id
 
 PAGE_METHODS = frozenset({"GET", "POST"})
 PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml"})
