@@ -1,0 +1,209 @@
+"""The backend's shared vocabulary: what flows between its parts.
+
+The aggregation core turns records into a :class:`Batch` of counter deltas
+and visitor states; a :class:`Store` commits batches and answers
+:class:`Queries`. Every type here is plain data, so each part can be tested
+(and replaced) on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Protocol, TypeAlias, runtime_checkable
+
+ALL_SITES = -1
+"""The site id under which counts for all sites together are kept."""
+
+IMPRESSION = ""
+"""The goal name of impression rows (goal names are never empty)."""
+
+VIEWED_PAGE = "viewed page"
+"""The built-in goal every counted page view converts on."""
+
+NO_TEST = ""
+"""The test (and population) of rows that are not about a split test."""
+
+
+class Visit(NamedTuple):
+    """A visitor's first page, from which visitor rollups take their bucket.
+
+    Empty strings where unknown (a visitor whose first event was not a page).
+    ``headers`` are the request headers the middleware was told to record.
+    """
+
+    url: str = ""
+    referrer: str = ""
+    user_agent: str = ""
+    ip: str = ""
+    headers: Mapping[str, str] = {}
+
+
+NO_VISIT = Visit()
+
+
+@runtime_checkable
+class Rollup(Protocol):
+    """Maps an event to a bucket: a day, a browser, a referring site...
+
+    ``name`` is the rollup key queries use. ``per_visitor`` says the bucket
+    depends on the visit only, never on the time, so it may be computed once
+    per visitor. Buckets are short readable strings (an ISO date, a browser
+    name); every count is kept per (rollup, bucket, site).
+    """
+
+    name: str
+    per_visitor: bool
+
+    def bucket(self, timestamp: float, visit: Visit) -> str:
+        """The bucket of an event at ``timestamp`` by a visitor whose first page was ``visit``."""
+        ...
+
+
+class CounterKey(NamedTuple):
+    """One counted slice. ``goal`` is :data:`IMPRESSION` for impressions;
+    ``test``/``population`` are :data:`NO_TEST` outside split tests; ``site``
+    is :data:`ALL_SITES` for all sites together."""
+
+    rollup: str
+    bucket: str
+    site: int
+    goal: str
+    test: str
+    population: str
+
+
+class Delta(NamedTuple):
+    """What to add to a counter: unique visitors (may be negative when a
+    complex goal is taken back), the sum of goal values, and the change in
+    the sum of squares of per-visitor value totals."""
+
+    visitors: int
+    value_total: float
+    value_sumsq: float
+
+
+@dataclass
+class GoalInfo:
+    """What is known of a goal: its value type and format (last non-empty
+    seen), and the first and last time it was reached."""
+
+    value_type: str = ""
+    value_format: str = ""
+    first: float = 0.0
+    last: float = 0.0
+
+
+@dataclass
+class TestInfo:
+    """A split test: first and last assignment time; how many visitors were
+    seen in more than one of its populations; the weights its last split()
+    call gave (empty when unknown)."""
+
+    __test__ = False  # not a pytest test class
+
+    first: float = 0.0
+    last: float = 0.0
+    crossovers: int = 0
+    weights: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Batch:
+    """Everything one flush commits, in one transaction.
+
+    ``counts`` are deltas to add; ``goals``/``tests`` are merged (types
+    replaced when non-empty, first = min, last = max, crossovers added,
+    weights replaced when non-empty); ``visitors`` are serialized visitor
+    states to upsert; ``filtered`` are per-reason counts to add; ``pointer``
+    is where the log reader resumes (``None``: unchanged).
+    """
+
+    counts: dict[CounterKey, list[float]] = field(default_factory=dict)
+    goals: dict[str, GoalInfo] = field(default_factory=dict)
+    tests: dict[str, TestInfo] = field(default_factory=dict)
+    visitors: dict[str, str] = field(default_factory=dict)
+    filtered: dict[str, int] = field(default_factory=dict)
+    pointer: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.counts
+            or self.goals
+            or self.tests
+            or self.visitors
+            or self.filtered
+            or self.pointer is not None
+        )
+
+
+Variant: TypeAlias = tuple[str, str] | Sequence[str]
+"""A ``(test name, population)`` pair, as queries name them."""
+
+
+class QueryError(ValueError):
+    """A query that cannot be answered (unknown rollup, bad argument...)."""
+
+
+@runtime_checkable
+class Queries(Protocol):
+    """The read-only query API of the server (see ``compat-0.3.md``)."""
+
+    def count(
+        self,
+        goal: str | None = None,
+        variant: Variant | None = None,
+        rollup_key: str = "all",
+        bucket_id: Any = 0,
+        site_id: int | None = None,
+    ) -> int:
+        """Unique visitors who reached ``goal`` (with ``variant``: in that
+        population); with only a variant, the population's impressions."""
+        ...
+
+    def goal_value(
+        self,
+        goal: str,
+        variant: Variant | None = None,
+        rollup_key: str = "all",
+        bucket_id: Any = 0,
+        site_id: int | None = None,
+    ) -> float:
+        """The goal's value by its value type (SUM, AVERAGE, PER, RATE;
+        without one, its count)."""
+        ...
+
+    def all_tests(self) -> list[tuple[str, float, float]]:
+        """``[(name, first timestamp, last timestamp)]``, newest first."""
+        ...
+
+    def results(
+        self, test_name: str, goals: Sequence[str], site_id: int | None = None
+    ) -> dict[str, list[float]]:
+        """``{population: [goal_value(goal, (test, population)) ...]}``."""
+        ...
+
+    def goals(self) -> list[dict[str, Any]]:
+        """Every goal: name, value type and format, first and last time."""
+        ...
+
+    def tests(self) -> list[dict[str, Any]]:
+        """Every test: name, first and last time, populations, crossovers, weights."""
+        ...
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Durable state of the backend: commits batches atomically."""
+
+    def load_pointer(self) -> str | None:
+        """Where the log reader resumes; ``None`` for a fresh store."""
+        ...
+
+    def load_visitors(self, visitor_ids: Sequence[str]) -> dict[str, str]:
+        """Serialized states of those of ``visitor_ids`` that are stored."""
+        ...
+
+    def commit(self, batch: Batch) -> None:
+        """Apply ``batch`` in one transaction: all of it or none."""
+        ...
