@@ -1,0 +1,61 @@
+"""Visitor states and their JSON form."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from manhattan.backend.model import Visit
+from manhattan.backend.state import BOT, HUMAN, ComplexMark, GoalMark, VisitorState
+
+
+def test_a_full_state_round_trips() -> None:
+    state = VisitorState()
+    state.status = HUMAN
+    state.held = [["1", "goal", "1.0", "v", "0", "Buy", "", "", ""]]
+    state.visit = Visit("http://x/é", "http://ref/", "UA", "1.2.3.4", {"CF-IPCountry": "NZ"})
+    state.tests = {"T": "True", "Ü": "b"}
+    state.crossed = ["T"]
+    state.marks[("Buy", "", -1)] = GoalMark(["0", None], [2.5, 0.0])
+    state.marks[("", "T", 3)] = GoalMark(["0", "2026-11-28"])
+    mark = ComplexMark()
+    mark.flag, mark.buckets, mark.sites, mark.variants = "c", ["0", "d"], [3, -1], [["", ""]]
+    state.complex["Cart"] = mark
+    text = state.to_json()
+    again = VisitorState.from_json(text)
+    assert again.to_json() == text
+    assert again.status == HUMAN
+    assert again.held == state.held
+    assert again.visit == state.visit
+    assert again.tests == state.tests
+    assert again.crossed == ["T"]
+    assert again.marks[("Buy", "", -1)].buckets == ["0", None]
+    assert again.marks[("Buy", "", -1)].totals == [2.5, 0.0]
+    assert again.marks[("", "T", 3)].totals is None
+    assert again.complex["Cart"].flag == "c"
+    assert again.complex["Cart"].sites == [3, -1]
+    assert again.const is None  # derived, never stored
+
+
+def test_a_new_state_is_small() -> None:
+    state = VisitorState()
+    state.status = BOT
+    assert json.loads(state.to_json()) == {"s": BOT}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("", id="empty"),
+        pytest.param("[]", id="list"),
+        pytest.param("{}", id="no-status"),
+        pytest.param('{"s": "x"}', id="bad-status"),
+        pytest.param('{"s": 1, "v": [1]}', id="short-visit"),
+        pytest.param('{"s": 1, "m": [["g", "", "x", [], null]]}', id="bad-site"),
+        pytest.param('{"s": 1, "c": {"a": 1}}', id="bad-complex"),
+    ],
+)
+def test_what_is_not_a_state_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="not a stored visitor state"):
+        VisitorState.from_json(text)
