@@ -1,0 +1,260 @@
+"""A client for the server's query service (see :mod:`manhattan.server.service`).
+
+>>> client = Client("tcp://127.0.0.1:5555", wait=3000)   # doctest: +SKIP
+>>> client.count("add to cart", ("Cart button", "red"))   # doctest: +SKIP
+42
+
+Every call waits at most ``wait`` milliseconds for its reply, then raises
+:class:`TimeoutError`; the next call works normally (the socket is replaced,
+so a request still queued for a server that is down is dropped, and a late
+reply cannot be taken for the answer to a later request). Error replies raise
+:class:`ServerError`.
+
+A client is for one thread: give each thread its own.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+import zmq
+
+from manhattan.backend.model import Variant
+
+DEFAULT_CONNECT = "tcp://127.0.0.1:5555"
+DEFAULT_WAIT = 3000
+
+T = TypeVar("T")
+
+
+class ServerError(Exception):
+    """An error reply; ``type`` names the error (``QueryError``,
+    ``MethodNotAllowed``..., or ``MalformedReply`` for a reply this client
+    cannot read) and ``message`` says what went wrong."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(f"{error_type}: {message}")
+        self.type = error_type
+        self.message = message
+
+
+class Client:
+    """Queries a Manhattan server listening on ``connect``.
+
+    Its query methods are those of :class:`manhattan.backend.model.Queries`.
+    A non-finite number (sent as ``null``) comes back as NaN.
+    """
+
+    def __init__(
+        self,
+        connect: str = DEFAULT_CONNECT,
+        wait: int = DEFAULT_WAIT,
+        *,
+        context: zmq.Context[zmq.Socket[bytes]] | None = None,
+    ) -> None:
+        if wait <= 0:
+            raise ValueError(f"wait must be a positive number of milliseconds, not {wait}")
+        self.connect = connect
+        self.wait = wait
+        self._context = context if context is not None else zmq.Context.instance()
+        self._ids = itertools.count(1)
+        # Connect now so that a bad address fails here, not on the first call.
+        self._socket: zmq.Socket[bytes] | None = self._connect()
+
+    def call(self, method: str, /, *args: Any, **kwargs: Any) -> Any:
+        """Call ``method`` on the server and return its result.
+
+        :class:`ServerError` for an error reply, :class:`TimeoutError` when
+        no reply came within ``wait`` ms.
+        """
+        request: dict[str, Any] = {"method": method}
+        if args:
+            request["args"] = args
+        if kwargs:
+            request["kwargs"] = kwargs
+        body = json.dumps(request, allow_nan=False, separators=(",", ":")).encode()
+        if self._socket is None:
+            self._socket = self._connect()
+        socket = self._socket
+        tag = str(next(self._ids)).encode()
+        socket.send_multipart([tag, body])
+        deadline = time.monotonic() + self.wait / 1000
+        while True:
+            remaining_ms = math.ceil((deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0 or not socket.poll(remaining_ms):
+                # Drop the socket with whatever it still queues: the request
+                # must not reach a server that comes up later, nor its reply
+                # be read as the answer to a later request.
+                self._close_socket()
+                raise TimeoutError(
+                    f"no reply to {method} from {self.connect} within {self.wait} ms"
+                )
+            frames = socket.recv_multipart()
+            if len(frames) == 2 and frames[0] == tag:
+                return _result(frames[1])
+            # Anything else is not the reply to this request: skip it.
+
+    def ping(self) -> str:
+        """``"pong"`` when the service is up."""
+        return _convert("ping", _text, self.call("ping"))
+
+    def count(
+        self,
+        goal: str | None = None,
+        variant: Variant | None = None,
+        rollup_key: str = "all",
+        bucket_id: Any = 0,
+        site_id: int | None = None,
+    ) -> int:
+        """Unique visitors who reached ``goal`` (with ``variant``: in that
+        population); with only a variant, the population's impressions."""
+        result = self.call("count", goal, variant, rollup_key, bucket_id, site_id)
+        return _convert("count", _integer, result)
+
+    def goal_value(
+        self,
+        goal: str,
+        variant: Variant | None = None,
+        rollup_key: str = "all",
+        bucket_id: Any = 0,
+        site_id: int | None = None,
+    ) -> float:
+        """The goal's value by its value type (SUM, AVERAGE, PER, RATE;
+        without one, its count)."""
+        result = self.call("goal_value", goal, variant, rollup_key, bucket_id, site_id)
+        return _convert("goal_value", _number, result)
+
+    def all_tests(self) -> list[tuple[str, float, float]]:
+        """``[(name, first timestamp, last timestamp)]``, newest first."""
+        return _convert("all_tests", _test_rows, self.call("all_tests"))
+
+    def results(
+        self, test_name: str, goals: Sequence[str], site_id: int | None = None
+    ) -> dict[str, list[float]]:
+        """``{population: [goal_value(goal, (test, population)) ...]}``."""
+        result = self.call("results", test_name, list(goals), site_id)
+        return _convert("results", _result_table, result)
+
+    def goals(self) -> list[dict[str, Any]]:
+        """Every goal: name, value type and format, first and last time."""
+        return _convert("goals", _records, self.call("goals"))
+
+    def tests(self) -> list[dict[str, Any]]:
+        """Every test: name, first and last time, populations, crossovers, weights."""
+        return _convert("tests", _records, self.call("tests"))
+
+    def close(self) -> None:
+        """Close the connection; a later call opens a new one."""
+        self._close_socket()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Client(connect={self.connect!r}, wait={self.wait})"
+
+    def _connect(self) -> zmq.Socket[bytes]:
+        socket = self._context.socket(zmq.DEALER)
+        socket.setsockopt(zmq.LINGER, 0)
+        try:
+            socket.connect(self.connect)
+        except zmq.ZMQError as exc:
+            socket.close()
+            raise ValueError(
+                f"cannot connect to {self.connect!r}: {zmq.strerror(exc.errno or 0)}"
+            ) from None
+        return socket
+
+    def _close_socket(self) -> None:
+        if self._socket is not None:
+            self._socket.close(linger=0)
+            self._socket = None
+
+
+def _result(reply: bytes) -> Any:
+    """The result in a reply frame, or :class:`ServerError`."""
+    try:
+        message = json.loads(reply)
+    except ValueError:
+        raise ServerError("MalformedReply", f"reply is not JSON: {reply[:100]!r}") from None
+    if isinstance(message, dict):
+        if "result" in message:
+            return message["result"]
+        error = message.get("error")
+        if isinstance(error, dict):
+            error_type, text = error.get("type"), error.get("message")
+            if isinstance(error_type, str) and isinstance(text, str):
+                raise ServerError(error_type, text)
+    raise ServerError("MalformedReply", f"reply is neither a result nor an error: {message!r}")
+
+
+def _convert(method: str, converter: Callable[[Any], T], value: Any) -> T:
+    try:
+        return converter(value)
+    except (TypeError, ValueError):
+        raise ServerError("MalformedReply", f"unexpected result for {method}: {value!r}") from None
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(value)
+    return value
+
+
+def _integer(value: Any) -> int:
+    if not isinstance(value, int):
+        raise TypeError(value)
+    return value
+
+
+def _number(value: Any) -> float:
+    if value is None:
+        return math.nan
+    if not isinstance(value, int | float):
+        raise TypeError(value)
+    return float(value)
+
+
+def _list(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise TypeError(value)
+    return value
+
+
+def _test_rows(value: Any) -> list[tuple[str, float, float]]:
+    rows = []
+    for row in _list(value):
+        name, first, last = _list(row)
+        rows.append((_text(name), _number(first), _number(last)))
+    return rows
+
+
+def _result_table(value: Any) -> dict[str, list[float]]:
+    if not isinstance(value, dict):
+        raise TypeError(value)
+    return {population: [_number(v) for v in _list(row)] for population, row in value.items()}
+
+
+def _records(value: Any) -> list[dict[str, Any]]:
+    records = _list(value)
+    for record in records:
+        if not isinstance(record, dict):
+            raise TypeError(record)
+    return records
+
+
+__all__ = ["DEFAULT_CONNECT", "DEFAULT_WAIT", "Client", "ServerError"]

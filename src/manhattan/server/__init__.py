@@ -1,0 +1,1 @@
+"""The backend server: manhattan-server and its query service."""

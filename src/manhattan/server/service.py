@@ -1,0 +1,337 @@
+"""The query service: the server's read-only query API over ZeroMQ.
+
+Wire protocol
+-------------
+The service listens on a ROUTER socket (default ``tcp://127.0.0.1:5555``), so
+any number of clients may talk to it at once and a client that gave up on a
+reply wedges nothing.
+
+A request is one frame of UTF-8 JSON (at most :data:`MAX_REQUEST_BYTES`)::
+
+    {"method": "count", "args": ["signup"], "kwargs": {"site_id": 1}}
+
+``args`` (a list) and ``kwargs`` (an object) are optional; no other field is
+allowed. Standard JSON only: ``NaN`` and ``Infinity`` are refused. Arrays
+arrive as lists, so a variant is ``["test", "population"]``.
+
+The reply is one frame of JSON, either ``{"result": <value>}`` or
+``{"error": {"type": "<name>", "message": "<text>"}}``. Tuples in results
+become lists; a non-finite float (NaN, infinity) becomes ``null``, so every
+reply is valid JSON.
+
+Frames before the request frame are a routing envelope and are echoed, in
+order, before the reply frame. A REQ socket therefore sees a plain
+request/reply exchange, and a DEALER may put its own frames (a request id,
+say) in front of the request to match replies to requests.
+
+Methods: :data:`QUERY_METHODS` call the queries object; ``ping`` (no
+arguments) is answered ``"pong"`` by the service itself, to check that it is
+up without touching the store. Error types:
+
+``MethodNotAllowed``
+    any other method name (``flush``, ``__init__``, ``count.__globals__``...)
+``RequestTooLarge``
+    a request frame over :data:`MAX_REQUEST_BYTES`, refused unparsed
+``MalformedRequest``
+    not UTF-8 JSON, not an object, a missing or non-string method, ``args``
+    not a list, ``kwargs`` not an object, an unknown field
+``TypeError``
+    arguments the method does not take
+``EncodingError``
+    a result that is not JSON data (a bug in the queries object)
+anything else
+    the class name of what the queries object raised (``QueryError`` for a
+    query that cannot be answered)
+
+None of these stops the service. Queries are answered one at a time on the
+service's own thread: the queries object must be safe to call from that
+thread while the backend's worker runs on another, and is never called from
+two threads at once by this service.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import math
+import threading
+import uuid
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+import zmq
+
+from manhattan.backend.model import Queries, QueryError
+
+DEFAULT_BIND = "tcp://127.0.0.1:5555"
+
+QUERY_METHODS = frozenset({"count", "goal_value", "all_tests", "results", "goals", "tests"})
+"""The only methods of the queries object a request may call."""
+
+PING = "ping"
+
+MAX_REQUEST_BYTES = 64 * 1024
+"""Request frames larger than this get an error reply without being parsed."""
+
+MAX_MESSAGE_BYTES = 1024 * 1024
+"""ZeroMQ drops a peer that sends a frame larger than this, unread, so a
+runaway client cannot make the service buffer arbitrary amounts."""
+
+REQUEST_FIELDS = frozenset({"method", "args", "kwargs"})
+
+logger = logging.getLogger(__name__)
+
+
+class BindError(OSError):
+    """The service could not bind its address (in use, invalid...)."""
+
+
+class RequestError(Exception):
+    """A request the service refuses; ``type`` names the error in the reply."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.type = error_type
+
+
+def answer(queries: Queries, request: bytes) -> bytes:
+    """The reply frame to the ``request`` frame. Never raises."""
+    try:
+        method, args, kwargs = parse_request(request)
+        result = call(queries, method, args, kwargs)
+    except RequestError as exc:
+        return error_reply(exc.type, str(exc))
+    except Exception as exc:
+        return error_reply(type(exc).__name__, str(exc))
+    try:
+        return json.dumps(
+            {"result": _finite(result)}, allow_nan=False, separators=(",", ":")
+        ).encode()
+    except Exception:
+        # TypeError (a set...), ValueError, RecursionError (a cycle): a bug
+        # in the queries object, which must not end the service thread.
+        logger.exception("query %s returned a result that is not JSON data", method)
+        return error_reply("EncodingError", f"{method} returned a result that is not JSON data")
+
+
+def parse_request(request: bytes) -> tuple[str, list[Any], dict[str, Any]]:
+    """``(method, args, kwargs)`` of a request frame, or :class:`RequestError`."""
+    if len(request) > MAX_REQUEST_BYTES:
+        raise RequestError(
+            "RequestTooLarge",
+            f"request of {len(request)} bytes exceeds the limit of {MAX_REQUEST_BYTES}",
+        )
+    try:
+        message = json.loads(request.decode("utf-8"), parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:
+        # UnicodeDecodeError and JSONDecodeError are ValueErrors; so is an
+        # integer literal longer than Python's digit limit.
+        raise RequestError("MalformedRequest", f"request is not JSON: {exc}") from None
+    if not isinstance(message, dict):
+        raise RequestError("MalformedRequest", "request must be a JSON object")
+    unknown = sorted(message.keys() - REQUEST_FIELDS)
+    if unknown:
+        raise RequestError("MalformedRequest", f"unknown request field(s): {', '.join(unknown)}")
+    method = message.get("method")
+    args = message.get("args", [])
+    kwargs = message.get("kwargs", {})
+    if not isinstance(method, str):
+        raise RequestError("MalformedRequest", "request needs a string 'method'")
+    if not isinstance(args, list):
+        raise RequestError("MalformedRequest", "'args' must be a list")
+    if not isinstance(kwargs, dict):
+        raise RequestError("MalformedRequest", "'kwargs' must be an object")
+    return method, args, kwargs
+
+
+def call(queries: Queries, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """Call an allowed ``method`` of ``queries``; :class:`RequestError` for
+    refused methods and bad arguments. What the query raises propagates."""
+    if method == PING:
+        if args or kwargs:
+            raise RequestError("TypeError", "ping() takes no arguments")
+        return "pong"
+    if method not in QUERY_METHODS:
+        raise RequestError(
+            "MethodNotAllowed",
+            f"method {method!r} is not allowed; allowed: {', '.join(sorted(QUERY_METHODS))}",
+        )
+    function = getattr(queries, method)
+    try:
+        return function(*args, **kwargs)
+    except TypeError as exc:
+        if _bad_arguments(function, args, kwargs):
+            logger.debug("refused %s call: %s", method, exc)
+            raise RequestError("TypeError", str(exc)) from None
+        logger.exception("query %s failed", method)
+        raise
+    except QueryError as exc:
+        logger.debug("query %s: %s", method, exc)
+        raise
+    except Exception:
+        logger.exception("query %s failed", method)
+        raise
+
+
+def error_reply(error_type: str, message: str) -> bytes:
+    """An error reply frame."""
+    return json.dumps({"error": {"type": error_type, "message": message}}).encode()
+
+
+class QueryService:
+    """Serves ``queries`` on ``bind`` from a background thread.
+
+    ``bind`` may use port ``0`` or ``*`` for a free port; :attr:`address` then
+    tells which. Use as a context manager, or call :meth:`start` and
+    :meth:`stop`. Without a ``context`` the service makes its own, so that
+    its port is free again when :meth:`stop` returns; with one, ZeroMQ frees
+    the port a moment later.
+    """
+
+    def __init__(
+        self,
+        queries: Queries,
+        bind: str = DEFAULT_BIND,
+        *,
+        context: zmq.Context[zmq.Socket[bytes]] | None = None,
+    ) -> None:
+        self.queries = queries
+        self.bind = bind
+        self._context = context
+        self._address = bind
+        self._waker: zmq.Socket[bytes] | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def address(self) -> str:
+        """The endpoint actually bound (the ``bind`` asked for before :meth:`start`)."""
+        return self._address
+
+    @property
+    def running(self) -> bool:
+        """Whether the service thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        """Bind and start answering; :class:`BindError` if the address cannot be bound."""
+        if self._thread is not None:
+            raise RuntimeError("query service already started")
+        # Without a given context the service has its own, terminated when
+        # the thread ends: closing a socket is asynchronous in ZeroMQ, and only
+        # the end of its context guarantees the port is free when stop() returns.
+        context = self._context if self._context is not None else zmq.Context()
+        socket = context.socket(zmq.ROUTER)
+        socket.setsockopt(zmq.LINGER, 0)
+        socket.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        try:
+            socket.bind(self.bind)
+        except zmq.ZMQError as exc:
+            socket.close()
+            if self._context is None:
+                context.term()
+            raise BindError(
+                f"cannot bind the query service to {self.bind}: {zmq.strerror(exc.errno or 0)}"
+            ) from None
+        self._address = socket.getsockopt_string(zmq.LAST_ENDPOINT)
+        # stop() wakes the thread through this pair at once, where polling
+        # a flag would delay it and wake an idle server for nothing.
+        wake_address = f"inproc://manhattan-query-service-{uuid.uuid4().hex}"
+        wake = context.socket(zmq.PAIR)
+        wake.bind(wake_address)
+        self._waker = context.socket(zmq.PAIR)
+        self._waker.connect(wake_address)
+        # Both sockets move to the service thread here and are only used
+        # there: ZeroMQ sockets may change threads, never be shared by two.
+        self._thread = threading.Thread(
+            target=self._serve,
+            args=(socket, wake, None if self._context is not None else context),
+            name=f"query service {self._address}",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 1.0) -> None:
+        """Stop answering and close the socket.
+
+        Waits up to ``timeout`` seconds; a query still running then is left
+        to finish (a warning is logged) and the socket closes right after it.
+        Call from one thread at a time.
+        """
+        thread = self._thread
+        if thread is None:
+            return
+        if self._waker is not None:
+            # Sent once: an inproc pipe still delivers it after the close.
+            self._waker.send(b"")
+            self._waker.close()
+            self._waker = None
+        thread.join(timeout)
+        if thread.is_alive():
+            logger.warning(
+                "query service on %s still busy after %s s; it stops when the query returns",
+                self._address,
+                timeout,
+            )
+
+    def __enter__(self) -> QueryService:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _serve(
+        self,
+        socket: zmq.Socket[bytes],
+        wake: zmq.Socket[bytes],
+        own_context: zmq.Context[zmq.Socket[bytes]] | None,
+    ) -> None:
+        poller = zmq.Poller()
+        poller.register(socket, zmq.POLLIN)
+        poller.register(wake, zmq.POLLIN)
+        try:
+            while wake not in dict(poller.poll()):
+                frames = socket.recv_multipart()
+                frames[-1] = answer(self.queries, frames[-1])
+                # Without ROUTER_MANDATORY a reply to a client that went
+                # away is dropped, never blocks.
+                socket.send_multipart(frames)
+        finally:
+            socket.close(linger=0)
+            wake.close(linger=0)
+            if own_context is not None:
+                # Returns once stop() has closed its end of the wake pair.
+                own_context.term()
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not standard JSON")
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with tuples as lists and non-finite floats as ``None``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    return value
+
+
+def _bad_arguments(function: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> bool:
+    """Whether ``function`` does not take these arguments (a TypeError from
+    the caller's side rather than a bug inside the function)."""
+    try:
+        inspect.signature(function).bind(*args, **kwargs)
+    except (TypeError, ValueError):
+        # ValueError: no signature to check (a builtin); blame the arguments.
+        return True
+    return False
