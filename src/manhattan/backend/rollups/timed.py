@@ -1,0 +1,151 @@
+"""Local time rollups: ``day``, ``week`` and ``month``.
+
+Buckets are local calendar periods of one IANA time zone; see
+:mod:`manhattan.backend.rollups` for the bucket formats and how a local day
+is bounded across clock changes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from manhattan.backend.model import Visit
+
+__all__ = ["DayRollup", "MonthRollup", "WeekRollup"]
+
+_MIN_TIMESTAMP = datetime(2, 1, 1, tzinfo=UTC).timestamp()
+_MAX_TIMESTAMP = datetime(9999, 1, 1, tzinfo=UTC).timestamp()
+_ONE_DAY = timedelta(days=1)
+
+
+def _zone(tz: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(tz)
+    except (KeyError, OSError, TypeError, ValueError):
+        raise ValueError(f"unknown time zone {tz!r}") from None
+
+
+def _local_date(timestamp: float, zone: ZoneInfo) -> date:
+    return datetime.fromtimestamp(timestamp, zone).date()
+
+
+def _start_of(day: date, zone: ZoneInfo) -> float:
+    """The first moment the local clock shows ``day``."""
+    midnight = datetime(day.year, day.month, day.day)
+    # fold=0 picks the first of two readings of a repeated midnight.
+    start = midnight.replace(tzinfo=zone).timestamp()
+    if datetime.fromtimestamp(start, zone).replace(tzinfo=None) == midnight:
+        return start
+    # A clock change skipped midnight (Toronto, 1919-03-31: 23:30 -> 00:30):
+    # the date begins at the change, which lies between midnight read with
+    # the offset after it (earlier) and with the offset before it (later).
+    # Changes happen on whole seconds, so bisect on seconds.
+    before = midnight.replace(tzinfo=zone, fold=1).timestamp()
+    while start - before > 1:
+        middle = (before + start) // 2
+        if _local_date(middle, zone) < day:
+            before = middle
+        else:
+            start = middle
+    return start
+
+
+class _LocalPeriodRollup:
+    """A rollup by local calendar periods: days, weeks, months.
+
+    Called for every event, so the period of the last two events is kept as
+    ``(start, end, bucket)``; most events then cost two comparisons.
+    """
+
+    name: str
+    per_visitor = False
+
+    def __init__(self, tz: str = "UTC") -> None:
+        self.tz = tz
+        self._zone = _zone(tz)
+        nothing = (0.0, 0.0, "")  # start == end: holds no timestamp
+        self._current = nothing
+        self._previous = nothing
+
+    def bucket(self, timestamp: float, visit: Visit) -> str:
+        """The bucket id of the local period holding ``timestamp``."""
+        current = self._current
+        if current[0] <= timestamp < current[1]:
+            return current[2]
+        previous = self._previous
+        if not previous[0] <= timestamp < previous[1]:
+            # Events come nearly in time order: a new period replaces the
+            # older of the two, and the pair absorbs jitter at a boundary.
+            previous = self._period(timestamp)
+        self._previous, self._current = current, previous
+        return previous[2]
+
+    def _period(self, timestamp: float) -> tuple[float, float, str]:
+        if not _MIN_TIMESTAMP <= timestamp < _MAX_TIMESTAMP:
+            raise ValueError(f"timestamp {timestamp!r} is out of range")
+        first = self._first_day(_local_date(timestamp, self._zone))
+        start = _start_of(first, self._zone)
+        after = self._next_first_day(first)
+        end = _start_of(after, self._zone)
+        # The clock turned back across midnight (St. John's, 2010-11-07,
+        # 00:01 -> 23:01): the repeated stretch belongs to the next period.
+        while timestamp >= end:
+            first, start = after, end
+            after = self._next_first_day(first)
+            end = _start_of(after, self._zone)
+        return (start, end, self._format(first))
+
+    def _first_day(self, day: date) -> date:
+        return day
+
+    def _next_first_day(self, first: date) -> date:
+        return first + _ONE_DAY
+
+    def _format(self, first: date) -> str:
+        return first.isoformat()
+
+
+class DayRollup(_LocalPeriodRollup):
+    """Local days in time zone ``tz``; buckets like ``"2024-03-31"``."""
+
+    name = "day"
+
+
+class WeekRollup(_LocalPeriodRollup):
+    """Local weeks in time zone ``tz``, starting on ``first_weekday``
+    (0 Monday ... 6 Sunday, as :meth:`datetime.date.weekday`); the bucket is
+    the ISO date of the week's first day."""
+
+    name = "week"
+
+    def __init__(self, tz: str = "UTC", first_weekday: int = 6) -> None:
+        if type(first_weekday) is not int or not 0 <= first_weekday <= 6:
+            raise ValueError(
+                f"first weekday must be 0 (Monday) to 6 (Sunday), got {first_weekday!r}"
+            )
+        super().__init__(tz)
+        self.first_weekday = first_weekday
+
+    def _first_day(self, day: date) -> date:
+        return day - timedelta(days=(day.weekday() - self.first_weekday) % 7)
+
+    def _next_first_day(self, first: date) -> date:
+        return first + timedelta(days=7)
+
+
+class MonthRollup(_LocalPeriodRollup):
+    """Local months in time zone ``tz``; buckets like ``"2024-03"``."""
+
+    name = "month"
+
+    def _first_day(self, day: date) -> date:
+        return day.replace(day=1)
+
+    def _next_first_day(self, first: date) -> date:
+        if first.month == 12:
+            return date(first.year + 1, 1, 1)
+        return date(first.year, first.month + 1, 1)
+
+    def _format(self, first: date) -> str:
+        return f"{first.year:04d}-{first.month:02d}"

@@ -1,0 +1,1 @@
+"""Tests of manhattan.backend.rollups, one module per module of the package."""
