@@ -1,0 +1,109 @@
+"""Server settings: from command-line flags and an optional config dict.
+
+``--config pkg.module.NAME`` names a Python dict whose keys are the long
+flag names with ``_`` for ``-`` (``path``, ``url``, ``complex``, ``bind``,
+``log``, ``verbose``, ``once``, ``timezone``, ``week_start``,
+``flush_every``, ``flush_seconds``, ``capacity``), plus what only a config
+can say: ``rollups`` (a list of built-in names and ``{name: dotted path}``)
+and ``networks`` (``{name: CIDR or [CIDRs]}`` for the network rollup).
+Flags given on the command line win over the config.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+WEEK_STARTS = {"monday": 0, "sunday": 6, "saturday": 5}
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names it."""
+
+
+@dataclass
+class Settings:
+    """Everything ``manhattan-server`` needs to run."""
+
+    path: str = ""
+    url: str = "sqlite:///manhattan.db"
+    complex: list[str] = field(default_factory=list)
+    bind: str = "tcp://127.0.0.1:5555"
+    log: str | None = None
+    verbose: bool = False
+    once: bool = False
+    timezone: str = "UTC"
+    week_start: str = "sunday"
+    flush_every: int = 20_000
+    flush_seconds: float = 1.0
+    capacity: int = 100_000
+    rollups: list[Any] | None = None
+    networks: dict[str, Any] = field(default_factory=dict)
+
+    def check(self) -> Settings:
+        """Validate every value; ``ConfigError`` naming the first bad one."""
+        if not self.path:
+            raise ConfigError("--path is required: the log to read (e.g. /var/log/manhattan/log)")
+        if self.week_start not in WEEK_STARTS:
+            raise ConfigError(
+                f"week_start must be one of {', '.join(WEEK_STARTS)}, not {self.week_start!r}"
+            )
+        if isinstance(self.flush_every, bool) or not isinstance(self.flush_every, int):
+            raise ConfigError(f"flush_every must be an integer, not {self.flush_every!r}")
+        if self.flush_every < 1:
+            raise ConfigError(f"flush_every must be at least 1, not {self.flush_every}")
+        if isinstance(self.flush_seconds, bool) or not isinstance(self.flush_seconds, int | float):
+            raise ConfigError(f"flush_seconds must be a number, not {self.flush_seconds!r}")
+        if not math.isfinite(self.flush_seconds) or self.flush_seconds <= 0:
+            raise ConfigError(f"flush_seconds must be positive, not {self.flush_seconds}")
+        if isinstance(self.capacity, bool) or not isinstance(self.capacity, int):
+            raise ConfigError(f"capacity must be an integer, not {self.capacity!r}")
+        if self.capacity < 1:
+            raise ConfigError(f"capacity must be at least 1, not {self.capacity}")
+        if not isinstance(self.complex, list) or not all(
+            isinstance(spec, str) for spec in self.complex
+        ):
+            raise ConfigError("complex must be a list of 'name|include|exclude' strings")
+        if not isinstance(self.networks, dict):
+            raise ConfigError(f"networks must be a dict of name -> CIDR, not {self.networks!r}")
+        if self.rollups is not None and not isinstance(self.rollups, list):
+            raise ConfigError(f"rollups must be a list, not {self.rollups!r}")
+        return self
+
+
+def load_config(dotted: str) -> dict[str, Any]:
+    """The dict at ``pkg.module.NAME`` (or ``pkg.module:NAME``); ``ConfigError`` if none."""
+    module_name, sep, attribute = dotted.replace(":", ".").rpartition(".")
+    if not sep or not module_name or not attribute:
+        raise ConfigError(
+            f"--config must be a dotted path like mysite.analytics.CONFIG, not {dotted!r}"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"--config {dotted}: cannot import {module_name}: {exc}") from None
+    try:
+        value = getattr(module, attribute)
+    except AttributeError:
+        raise ConfigError(f"--config {dotted}: {module_name} has no {attribute}") from None
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"--config {dotted} must name a dict, not a {type(value).__name__}")
+    return dict(value)
+
+
+def merge(config: Mapping[str, Any], flags: Mapping[str, Any]) -> Settings:
+    """Settings from a config dict, overridden by the flags that were given (not None)."""
+    known = {item.name for item in fields(Settings)}
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise ConfigError(f"unknown setting(s) in config: {', '.join(map(str, unknown))}")
+    values = dict(config)
+    for name, value in flags.items():
+        if value is not None and name in known:
+            values[name] = value
+    if "complex" in values and isinstance(values["complex"], tuple):
+        values["complex"] = list(values["complex"])
+    return Settings(**values).check()
