@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest bench clean
+.PHONY: test lint typecheck pytest bench bench-backend demo clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench demo
+	$(BIN)/ruff format --check src tests bench demo
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -28,6 +28,12 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/frontend.py
+
+bench-backend: $(STAMP)
+	$(BIN)/python bench/backend.py
+
+demo: $(STAMP)
+	$(BIN)/python -m demo.run
 
 clean:
 	rm -rf $(VENV) .coverage .mypy_cache .pytest_cache .ruff_cache

@@ -127,6 +127,19 @@ class TimeRotatingLog:
             )
         return int(suffix), int(offset)
 
+    def remaining(self, pointer: Pointer | None = None) -> int:
+        """Bytes of log after ``pointer`` (all of it for ``None``): how far behind a reader is."""
+        hour, offset = (-1, 0) if pointer is None else self.parse_pointer(pointer)
+        total = 0
+        for start, name in self.files():
+            if start >= hour:
+                try:
+                    size = os.stat(os.path.join(self.directory, name)).st_size
+                except FileNotFoundError:
+                    continue
+                total += max(size - offset, 0) if start == hour else size
+        return total
+
     def process(
         self,
         process_from: Pointer | None = None,

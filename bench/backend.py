@@ -1,0 +1,154 @@
+"""Backend benchmark: manhattan-server --once throughput and memory, and query latency.
+
+Run: ``make bench-backend`` (or ``.venv/bin/python bench/backend.py
+[--runs N] [--events N --visitors N] [--url URL] [--queries N]``).
+
+On a generated stream (``bench/stream.py``: 70% pages, 10% pixels, 12%
+goals, 8% splits, 2 sites, 3 tests), each run counts the whole log into a
+fresh database with ``manhattan-server --once`` in its own process (all
+default rollups on), and reports events/s and peak RSS. The baseline, timed
+in the same runs, is a plain Python loop that only reads the same log files
+and splits their lines. Query latency is the round trip of ``count`` and of
+``results`` for 4 goals through ``manhattan.client.Client`` over loopback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from manhattan.client import Client
+from manhattan.log.timerotating import TimeRotatingLog
+from stream import write_stream
+
+
+def read_and_split(log: TimeRotatingLog) -> float:
+    """Seconds a bare loop takes to read every line of the log and split it."""
+    began = time.perf_counter()
+    fields = 0
+    for _, name in log.files():
+        with open(os.path.join(log.directory, name), "rb") as stream:
+            for line in stream:
+                fields += len(line.split(b"\t"))
+    assert fields
+    return time.perf_counter() - began
+
+
+def server(*args: str) -> list[str]:
+    return [sys.executable, "-m", "manhattan.server", *args]
+
+
+def count_once(log_path: Path, url: str) -> tuple[float, int]:
+    """Wall seconds and peak RSS (bytes) of one ``--once`` run."""
+    began = time.perf_counter()
+    child = subprocess.Popen(server("--path", str(log_path), "--url", url, "--once"))
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - began
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise SystemExit(f"manhattan-server --once failed with status {child.returncode}")
+    return seconds, usage.ru_maxrss * 1024
+
+
+def fresh_url(base: str, directory: Path, run: int) -> str:
+    if base == "sqlite":
+        return f"sqlite:///{directory / f'run{run}.db'}"
+    return base
+
+
+def reset_postgres(url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        for table in ("counts", "goals", "tests", "visitors", "filtered", "meta"):
+            connection.execute(text(f"DROP TABLE IF EXISTS {table}"))
+    engine.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def query_latency(log_path: Path, url: str, calls: int) -> dict[str, float]:
+    bind = f"tcp://127.0.0.1:{free_port()}"
+    child = subprocess.Popen(server("--path", str(log_path), "--url", url, "--bind", bind))
+    try:
+        with Client(bind, wait=10_000) as client:
+            client.count("viewed page")  # waits for the server to be up
+            figures: dict[str, float] = {}
+            goals = ["viewed page", "Added To Cart", "Began Checkout", "Purchased"]
+            for name, call in (
+                ("count", lambda: client.count("Purchased", ("Checkout Button", "orange"))),
+                ("results, 4 goals", lambda: client.results("Checkout Button", goals)),
+            ):
+                times = []
+                for _ in range(calls):
+                    began = time.perf_counter()
+                    call()
+                    times.append(time.perf_counter() - began)
+                times.sort()
+                figures[f"{name} p50, ms"] = times[len(times) // 2] * 1e3
+                figures[f"{name} p99, ms"] = times[int(len(times) * 0.99)] * 1e3
+            return figures
+    finally:
+        child.terminate()
+        child.wait(timeout=10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="runs per figure (median taken)")
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--visitors", type=int, default=20_000)
+    parser.add_argument("--url", default="sqlite", help="'sqlite' (a fresh file per run) or a URL")
+    parser.add_argument("--queries", type=int, default=2000, help="round trips per query figure")
+    args = parser.parse_args()
+    if args.runs < 1 or args.events < 1000 or args.visitors < 10:
+        parser.error("--runs >= 1, --events >= 1000 and --visitors >= 10")
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        log_path = directory / "log" / "events"
+        began = time.perf_counter()
+        events = write_stream(log_path, args.events, args.visitors)
+        print(
+            f"generated {events:,} events from {args.visitors:,} visitors "
+            f"in {time.perf_counter() - began:.1f} s"
+        )
+        log = TimeRotatingLog(log_path)
+        bare, once, rss = [], [], []
+        url = ""
+        for run in range(args.runs):
+            bare.append(read_and_split(log))
+            url = fresh_url(args.url, directory, run)
+            if url.startswith("postgresql"):
+                reset_postgres(url)
+            seconds, peak = count_once(log_path, url)
+            once.append(seconds)
+            rss.append(peak)
+        figures = {
+            "read-and-split loop, events/s": events / statistics.median(bare),
+            "manhattan-server --once, events/s": events / statistics.median(once),
+            "--once time, x the read-and-split loop": statistics.median(once)
+            / statistics.median(bare),
+            "peak RSS of --once, MB": max(rss) / 1e6,
+        }
+        figures |= query_latency(log_path, url, args.queries)
+    width = max(map(len, figures))
+    print(f"backend benchmark ({args.url}): median of {args.runs} runs")
+    for name, value in figures.items():
+        print(f"  {name:<{width}}  {value:>12,.2f}")
+
+
+if __name__ == "__main__":
+    main()

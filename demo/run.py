@@ -1,0 +1,115 @@
+"""`make demo`: the shop, its visitors, manhattan-server over the log, and the results.
+
+Run from the project root: ``python -m demo.run [--people N] [--bots N] [--data DIR]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from demo.shop import BANNER_TEST, BUTTON_TEST, make_app
+from demo.traffic import simulate
+from manhattan.client import Client
+
+GOALS = ["viewed page", "Added To Cart", "Began Checkout", "Purchased", "Abandoned Cart"]
+ABANDONED = "Abandoned Cart|Added To Cart|Began Checkout"
+
+
+class ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def server_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "manhattan.server", *args]
+
+
+def table(client: Client, test: str) -> str:
+    populations = sorted(client.results(test, GOALS))
+    width = max(len(goal) for goal in GOALS)
+    lines = [f"{test}", f"  {'':<{width}}  " + "  ".join(f"{p:>10}" for p in populations)]
+    impressions = [client.count(variant=(test, p)) for p in populations]
+    lines.append(f"  {'visitors':<{width}}  " + "  ".join(f"{n:>10,}" for n in impressions))
+    for goal in GOALS:
+        cells = [client.count(goal, variant=(test, p)) for p in populations]
+        lines.append(f"  {goal:<{width}}  " + "  ".join(f"{n:>10,}" for n in cells))
+    values = client.results(test, ["Purchased"])
+    lines.append(
+        f"  {'revenue':<{width}}  "
+        + "  ".join(f"{'$' + format(values[p][0], ',.2f'):>10}" for p in populations)
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--people", type=int, default=400)
+    parser.add_argument("--bots", type=int, default=60)
+    parser.add_argument("--data", default="demo-data", help="folder for the log and database")
+    args = parser.parse_args(argv)
+    data = Path(args.data)
+    shutil.rmtree(data, ignore_errors=True)
+    (data / "log").mkdir(parents=True)
+    log_path = str(data / "log" / "events")
+    url = f"sqlite:///{data / 'manhattan.db'}"
+
+    httpd = make_server(
+        "127.0.0.1",
+        0,
+        make_app(log_path),
+        server_class=ThreadingServer,
+        handler_class=QuietHandler,
+    )
+    base = f"http://127.0.0.1:{httpd.server_port}"
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    began = time.monotonic()
+    tally = simulate(base, args.people, args.bots)
+    httpd.shutdown()
+    print(
+        f"shop at {base}: {tally.people} people and {tally.bots} bots made "
+        f"{tally.requests:,} requests in {time.monotonic() - began:.1f} s"
+    )
+
+    count = server_command("--path", log_path, "--url", url, "--complex", ABANDONED, "--once")
+    subprocess.run(count, check=True)
+    print(f"manhattan-server --once counted {log_path}.* into {url}")
+
+    bind = f"tcp://127.0.0.1:{free_port()}"
+    serve = subprocess.Popen(server_command("--path", log_path, "--url", url, "--bind", bind))
+    try:
+        with Client(bind, wait=5000) as client:
+            print(f"\nquerying the server at {bind}:\n")
+            for test in (BUTTON_TEST, BANNER_TEST):
+                print(table(client, test), end="\n\n")
+            print(
+                f"all sites: {client.count('viewed page'):,} visitors viewed a page "
+                f"(bots never loaded the pixel, so none of their {tally.bots} is counted)"
+            )
+    finally:
+        serve.terminate()
+        serve.wait(timeout=10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

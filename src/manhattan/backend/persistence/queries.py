@@ -1,0 +1,125 @@
+"""The pure part of the queries: checking their arguments, and computing
+goal values from counted rows."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from manhattan.backend.model import (
+    ALL_SITES,
+    IMPRESSION,
+    NO_TEST,
+    VIEWED_PAGE,
+    CounterKey,
+    QueryError,
+)
+from manhattan.visitor.records import AVERAGE, PER, RATE, SUM
+
+Rows = Mapping[tuple[str, str], tuple[int, float]]
+"""``{(population, goal): (visitors, value total)}`` of one slice."""
+
+NOTHING = (0, 0.0)
+
+
+def counter_key(
+    goal: object, variant: object, rollup_key: object, bucket_id: object, site_id: object
+) -> CounterKey:
+    """The counter a query names, its arguments checked (:class:`QueryError`).
+
+    No goal with a variant: the population's impressions; a goal without a
+    variant: the goal's row outside split tests; ``site_id=None``: all
+    sites; ``bucket_id`` as ``str(bucket_id)``. Populations may be given as
+    0.3's ``split()`` returned them (``True``, ``2``): they were recorded as
+    ``str(population)``.
+    """
+    if goal is not None and not isinstance(goal, str):
+        raise QueryError(f"goal must be a str or None, not {type(goal).__name__}")
+    if variant is None:
+        if goal is None:
+            raise QueryError("a query needs a goal, a variant (test, population) or both")
+        test = population = NO_TEST
+    else:
+        test, population = check_variant(variant)
+    if not isinstance(rollup_key, str):
+        raise QueryError(f"rollup_key must be a str, not {type(rollup_key).__name__}")
+    goal = IMPRESSION if goal is None else goal
+    return CounterKey(rollup_key, str(bucket_id), check_site(site_id), goal, test, population)
+
+
+def check_variant(variant: object) -> tuple[str, str]:
+    """``(test, str(population))`` of a query's variant argument."""
+    if isinstance(variant, str | bytes) or not isinstance(variant, Sequence) or len(variant) != 2:
+        raise QueryError(f"variant must be a (test name, population) pair, not {variant!r}")
+    test, population = variant
+    if not isinstance(test, str):
+        raise QueryError(f"a variant's test name must be a str, not {type(test).__name__}")
+    if not isinstance(population, str | int | float):
+        raise QueryError(
+            "a variant's population must be a str (or a bool or number, as split() "
+            f"returned it), not {type(population).__name__}"
+        )
+    return test, str(population)
+
+
+def check_site(site_id: object) -> int:
+    """The site a query's ``site_id`` names: ``None`` is all sites."""
+    if site_id is None:
+        return ALL_SITES
+    if isinstance(site_id, bool) or not isinstance(site_id, int):
+        raise QueryError(f"site_id must be an int or None, not {type(site_id).__name__}")
+    return site_id
+
+
+def check_results(test_name: object, goals: object) -> list[str]:
+    """The goal names of a ``results()`` query, its arguments checked."""
+    if not isinstance(test_name, str):
+        raise QueryError(f"test_name must be a str, not {type(test_name).__name__}")
+    if isinstance(goals, str | bytes) or not isinstance(goals, Sequence):
+        raise QueryError(f"goals must be a list of goal names, not {goals!r}")
+    for goal in goals:
+        if not isinstance(goal, str):
+            raise QueryError(f"goal names must be str, not {type(goal).__name__}")
+    return list(goals)
+
+
+def goal_value_of(value_type: str, goal: tuple[int, float], page_views: int) -> float:
+    """A goal's value in one slice, by its value type.
+
+    ``goal`` is the goal's (visitors, value total) there and ``page_views``
+    the number of visitors who viewed a page there. SUM: the total;
+    AVERAGE: the mean value per converted visitor; PER: the total per
+    page-viewing visitor; RATE: the share of page-viewing visitors who
+    converted (a conversion rate from 0 to 1; values play no part). Without a
+    known value type: the plain count, an int. Nothing to divide by: 0.0.
+    """
+    converted, total = goal
+    if value_type == SUM:
+        return total
+    if value_type == AVERAGE:
+        return total / converted if converted else 0.0
+    if value_type == PER:
+        return total / page_views if page_views else 0.0
+    if value_type == RATE:
+        return converted / page_views if page_views else 0.0
+    return converted
+
+
+def slice_value(value_types: Mapping[str, str], rows: Rows, population: str, goal: str) -> float:
+    """:func:`goal_value_of` ``goal`` for ``population`` in a slice's rows."""
+    return goal_value_of(
+        value_types.get(goal, ""),
+        rows.get((population, goal), NOTHING),
+        rows.get((population, VIEWED_PAGE), NOTHING)[0],
+    )
+
+
+def results_of(
+    value_types: Mapping[str, str], rows: Rows, goals: Sequence[str]
+) -> dict[str, list[float]]:
+    """``{population: [value of each goal]}`` for every population of a
+    slice's rows with impressions, sorted by population."""
+    return {
+        population: [slice_value(value_types, rows, population, goal) for goal in goals]
+        for (population, goal), (impressions, _) in sorted(rows.items())
+        if goal == IMPRESSION and impressions > 0
+    }

@@ -1,0 +1,209 @@
+"""The tables, the statements that read them and the upserts that merge a
+:class:`~manhattan.backend.model.Batch` into them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ColumnElement,
+    Double,
+    Integer,
+    MetaData,
+    Select,
+    Table,
+    Text,
+    bindparam,
+    case,
+    literal_column,
+    select,
+)
+
+from manhattan.backend.model import ALL_SITES, IMPRESSION, NO_TEST
+
+SCHEMA_VERSION: Final = 1
+"""Version of the table layout below; bump it on any incompatible change."""
+
+ALL_ROLLUP: Final = "all"
+ALL_BUCKET: Final = "0"
+
+metadata = MetaData()
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+# The key column order serves every query: an exact key (count), and a
+# (rollup, bucket, site) prefix with a few goals and one test (results).
+counts = Table(
+    "counts",
+    metadata,
+    Column("rollup", Text, primary_key=True),
+    Column("bucket", Text, primary_key=True),
+    Column("site", Integer, primary_key=True),
+    Column("goal", Text, primary_key=True),
+    Column("test", Text, primary_key=True),
+    Column("population", Text, primary_key=True),
+    Column("visitors", BigInteger, nullable=False),
+    Column("value_total", Double, nullable=False),
+    Column("value_sumsq", Double, nullable=False),
+    sqlite_with_rowid=False,  # the key is the row: one b-tree, half the size
+)
+goals = Table(
+    "goals",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("value_type", Text, nullable=False),
+    Column("value_format", Text, nullable=False),
+    Column("first", Double, nullable=False),
+    Column("last", Double, nullable=False),
+)
+tests = Table(
+    "tests",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("first", Double, nullable=False),
+    Column("last", Double, nullable=False),
+    Column("crossovers", BigInteger, nullable=False),
+    Column("weights", Text, nullable=False),  # a JSON object; "" when unknown
+)
+visitors = Table(
+    "visitors",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("state", Text, nullable=False),
+    sqlite_with_rowid=False,
+)
+filtered = Table(
+    "filtered",
+    metadata,
+    Column("reason", Text, primary_key=True),
+    Column("events", BigInteger, nullable=False),
+)
+
+# Reads, compiled once each (see SQLStore): fixed statements, and builders
+# of statements with an IN list of ``size`` parameters ``in0``, ``in1``...
+SCHEMA = select(meta.c.value).where(meta.c.key == "schema_version")
+POINTER = select(meta.c.value).where(meta.c.key == "pointer")
+COUNT = select(counts.c.visitors).where(
+    counts.c.rollup == bindparam("rollup"),
+    counts.c.bucket == bindparam("bucket"),
+    counts.c.site == bindparam("site"),
+    counts.c.goal == bindparam("goal"),
+    counts.c.test == bindparam("test"),
+    counts.c.population == bindparam("population"),
+)
+POPULATIONS = (
+    select(counts.c.test, counts.c.population)
+    .where(
+        counts.c.rollup == ALL_ROLLUP,
+        counts.c.bucket == ALL_BUCKET,
+        counts.c.site == ALL_SITES,
+        counts.c.goal == IMPRESSION,
+        counts.c.test != NO_TEST,
+        counts.c.visitors > 0,
+    )
+    .order_by(counts.c.test, counts.c.population)
+)
+"""(test, population) of every population with impressions."""
+ALL_TESTS = select(tests.c.name, tests.c.first, tests.c.last).order_by(
+    tests.c.first.desc(), tests.c.name
+)
+TESTS = select(tests).order_by(tests.c.first.desc(), tests.c.name)
+GOALS = select(goals).order_by(goals.c.name)
+FILTERED = select(filtered.c.reason, filtered.c.events)
+READS: Final = {
+    "pointer": POINTER,
+    "count": COUNT,
+    "populations": POPULATIONS,
+    "all_tests": ALL_TESTS,
+    "tests": TESTS,
+    "goals": GOALS,
+    "filtered": FILTERED,
+}
+"""The fixed reads, by name."""
+
+
+def _in(column: ColumnElement[Any], size: int) -> ColumnElement[bool]:
+    return column.in_([bindparam(f"in{i}") for i in range(size)])
+
+
+def slice_rows(size: int) -> Select[Any]:
+    """(population, goal, visitors, value total) of one (rollup, bucket,
+    site, test) slice, for the goals in the IN list."""
+    return select(
+        counts.c.population, counts.c.goal, counts.c.visitors, counts.c.value_total
+    ).where(
+        counts.c.rollup == bindparam("rollup"),
+        counts.c.bucket == bindparam("bucket"),
+        counts.c.site == bindparam("site"),
+        _in(counts.c.goal, size),
+        counts.c.test == bindparam("test"),
+    )
+
+
+def value_types(size: int) -> Select[Any]:
+    """(name, value type) of the goals in the IN list."""
+    return select(goals.c.name, goals.c.value_type).where(_in(goals.c.name, size))
+
+
+def visitor_states(size: int) -> Select[Any]:
+    """(id, state) of the visitors in the IN list."""
+    return select(visitors.c.id, visitors.c.state).where(_in(visitors.c.id, size))
+
+
+def upserts(insert: Callable[[Table], Any]) -> dict[str, Any]:
+    """Per table name, the INSERT ... ON CONFLICT DO UPDATE that merges a
+    row in as :class:`~manhattan.backend.model.Batch` says, for the
+    dialect's ``insert``. Its parameters are the table's columns, in order."""
+
+    def upsert(table: Table, merge: Callable[[Any], Mapping[str, Any]]) -> Any:
+        statement = insert(table)
+        return statement.on_conflict_do_update(
+            index_elements=list(table.primary_key), set_=merge(statement.excluded)
+        )
+
+    def earliest(table: Table, new: Any) -> Any:
+        return case((new.first < table.c.first, new.first), else_=table.c.first)
+
+    def latest(table: Table, new: Any) -> Any:
+        return case((new.last > table.c.last, new.last), else_=table.c.last)
+
+    def unless_empty(table: Table, new: Any, name: str) -> Any:
+        # A literal, not a bound parameter: the statement's only parameters
+        # are the row's columns, in table order (see SQLStore.commit).
+        return case((new[name] != literal_column("''"), new[name]), else_=table.c[name])
+
+    def add(table: Table, new: Any, *names: str) -> dict[str, Any]:
+        return {name: table.c[name] + new[name] for name in names}
+
+    return {
+        "counts": upsert(
+            counts, lambda new: add(counts, new, "visitors", "value_total", "value_sumsq")
+        ),
+        "goals": upsert(
+            goals,
+            lambda new: {
+                "value_type": unless_empty(goals, new, "value_type"),
+                "value_format": unless_empty(goals, new, "value_format"),
+                "first": earliest(goals, new),
+                "last": latest(goals, new),
+            },
+        ),
+        "tests": upsert(
+            tests,
+            lambda new: {
+                "first": earliest(tests, new),
+                "last": latest(tests, new),
+                "weights": unless_empty(tests, new, "weights"),
+                **add(tests, new, "crossovers"),
+            },
+        ),
+        "visitors": upsert(visitors, lambda new: {"state": new.state}),
+        "filtered": upsert(filtered, lambda new: add(filtered, new, "events")),
+        "meta": upsert(meta, lambda new: {"value": new.value}),
+    }

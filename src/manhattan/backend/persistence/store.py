@@ -1,0 +1,322 @@
+"""`SQLStore`: the Store and Queries of the backend on an SQL database."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any, Final
+
+from sqlalchemy import Connection, Select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from manhattan.backend.model import IMPRESSION, VIEWED_PAGE, Batch, QueryError, Variant
+from manhattan.backend.persistence import schema as s
+from manhattan.backend.persistence.engine import (
+    SNAPSHOT,
+    Prepared,
+    StoreError,
+    cause,
+    open_engines,
+    safe_url,
+)
+from manhattan.backend.persistence.queries import (
+    Rows,
+    check_results,
+    check_site,
+    counter_key,
+    results_of,
+    slice_value,
+)
+
+VISITOR_CHUNK: Final = 500
+"""Visitor ids per ``IN (...)`` list: well under every database's limit."""
+
+_GOAL_COLUMNS: Final = tuple(s.goals.c.keys())
+_EMPTY: Final[Mapping[str, Any]] = {}
+
+
+class SQLStore:
+    """A :class:`~manhattan.backend.model.Store` and
+    :class:`~manhattan.backend.model.Queries` on an SQL database.
+
+    ``url`` is an SQLAlchemy URL: ``sqlite:///path/to/file.db`` (the
+    directory must exist; ``sqlite://`` is a private in-memory database, for
+    tests) or ``postgresql+psycopg://user:password@host/database``. The
+    tables are created on first use. Raises :class:`StoreError` when the
+    database cannot be opened or has another schema version, and when a
+    commit or a query fails in the database; :class:`QueryError` for bad
+    query arguments. Safe to use from several threads.
+    """
+
+    def __init__(self, url: str = "sqlite:///manhattan.db", *, echo: bool = False) -> None:
+        self.url = safe_url(url)
+        """The URL, password hidden."""
+        self._store_errors: tuple[type[Exception], ...] = (
+            SQLAlchemyError,
+            ImportError,
+            sqlite3.Error,
+        )
+        with self._errors("cannot open the store at"):
+            self._engine, self._reader, memory = open_engines(url, echo, self.url)
+        try:
+            dialect = self._reader.dialect
+            self._driver_errors: tuple[type[Exception], ...] = (
+                sqlite3.Error,
+                dialect.loaded_dbapi.Error,
+            )
+            self._store_errors = (SQLAlchemyError, ImportError, *self._driver_errors)
+            # A memory database is one shared connection: take turns on it.
+            self._lock: AbstractContextManager[Any] = (
+                threading.RLock() if memory else nullcontext()
+            )
+            self._snapshot = SNAPSHOT[dialect.name]
+            insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+            # Upserts run as driver SQL with a tuple per row (table order).
+            self._upserts = {
+                table: str(statement.compile(dialect=dialect))
+                for table, statement in s.upserts(insert).items()
+            }
+            self._reads = {name: Prepared(read, dialect) for name, read in s.READS.items()}
+            self._prepared: dict[Hashable, Prepared] = {}  # reads with an IN list
+            with self._errors("cannot open the store at"):
+                self._setup()
+        except BaseException:
+            self.close()
+            raise
+
+    def _setup(self) -> None:
+        with self._write() as conn:
+            s.metadata.create_all(conn)
+            found = conn.execute(s.SCHEMA).scalar()
+            if found is None:
+                conn.execute(
+                    s.meta.insert().values(key="schema_version", value=str(s.SCHEMA_VERSION))
+                )
+            elif found != str(s.SCHEMA_VERSION):
+                raise StoreError(
+                    f"the database at {self.url} has schema version {found}, but this "
+                    f"version of Manhattan uses schema version {s.SCHEMA_VERSION}"
+                )
+
+    def __enter__(self) -> SQLStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the database connections (a memory database is lost)."""
+        self._reader.dispose()
+        self._engine.dispose()
+
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except self._store_errors as exc:
+            raise StoreError(f"{what} {self.url}: {cause(exc)}") from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._lock, self._engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _cursor(self, snapshot: bool = False) -> Iterator[Any]:
+        """A DB-API cursor to read with; ``snapshot``: its statements all
+        see one committed state."""
+        with self._errors("query failed on"), self._lock:
+            raw = self._reader.raw_connection()
+            try:
+                cursor = raw.cursor()
+                if snapshot:
+                    cursor.execute(self._snapshot)
+                yield cursor
+                if snapshot:
+                    raw.rollback()
+            except self._driver_errors:
+                raw.invalidate()  # maybe broken: let the pool open a new one
+                raise
+            finally:
+                raw.close()
+
+    def _query(self, cursor: Any, name: str, params: Mapping[str, Any] = _EMPTY) -> list[Any]:
+        """The rows (tuples) of the fixed read ``schema.READS[name]``."""
+        prepared = self._reads[name]
+        cursor.execute(prepared.sql, prepared.args(params))
+        return list(cursor.fetchall())
+
+    def _query_in(
+        self,
+        cursor: Any,
+        build: Callable[[int], Select[Any]],
+        values: Sequence[Any],
+        params: Mapping[str, Any] = _EMPTY,
+    ) -> list[Any]:
+        """The rows (tuples) of the read ``build`` makes, for an IN list of
+        ``values``."""
+        # The list is NULL-padded (NULL never matches) to a power of two
+        # long: a handful of compiled statements serve every length.
+        size = 1 << (len(values) - 1).bit_length()
+        prepared = self._prepared.get((build, size))
+        if prepared is None:
+            prepared = Prepared(build(size), self._reader.dialect)
+            self._prepared[build, size] = prepared
+        cursor.execute(
+            prepared.sql, prepared.args({**params, **{f"in{i}": v for i, v in enumerate(values)}})
+        )
+        return list(cursor.fetchall())
+
+    # -- Store --------------------------------------------------------------
+
+    def commit(self, batch: Batch) -> None:
+        """Apply ``batch`` in one transaction: all of it or none (see
+        :class:`~manhattan.backend.model.Batch` for how each part merges).
+        An empty batch is a no-op."""
+        if not batch:
+            return
+        # Every row is built before the transaction opens: a bad value fails
+        # before anything is written, and the transaction stays short.
+        work: dict[str, list[tuple[Any, ...]]] = {
+            "counts": [
+                (*key, int(delta[0]), float(delta[1]), float(delta[2]))
+                for key, delta in batch.counts.items()
+            ],
+            "goals": [
+                (name, g.value_type, g.value_format, g.first, g.last)
+                for name, g in batch.goals.items()
+            ],
+            "tests": [
+                (name, t.first, t.last, t.crossovers, json.dumps(t.weights) if t.weights else "")
+                for name, t in batch.tests.items()
+            ],
+            "visitors": list(batch.visitors.items()),
+            "filtered": list(batch.filtered.items()),
+            "meta": [] if batch.pointer is None else [("pointer", batch.pointer)],
+        }
+        with self._errors("commit failed on"), self._write() as conn:
+            for table, rows in work.items():
+                if rows:
+                    # One executemany of precompiled SQL: SQLAlchemy's own
+                    # per-row parameter handling costs more than SQLite.
+                    conn.exec_driver_sql(self._upserts[table], rows)
+
+    def load_pointer(self) -> str | None:
+        """Where the log reader resumes; ``None`` for a fresh store."""
+        with self._cursor() as cursor:
+            rows = self._query(cursor, "pointer")
+        return rows[0][0] if rows else None
+
+    def load_visitors(self, visitor_ids: Sequence[str]) -> dict[str, str]:
+        """Serialized states of those of ``visitor_ids`` that are stored."""
+        ids = list(visitor_ids)
+        states: dict[str, str] = {}
+        with self._cursor(snapshot=True) as cursor:
+            for start in range(0, len(ids), VISITOR_CHUNK):
+                chunk = ids[start : start + VISITOR_CHUNK]
+                states.update(self._query_in(cursor, s.visitor_states, chunk))
+        return states
+
+    def filtered(self) -> dict[str, int]:
+        """Events filtered out so far (bots...), by reason."""
+        with self._cursor() as cursor:
+            return dict(self._query(cursor, "filtered"))
+
+    # -- Queries ------------------------------------------------------------
+
+    def count(
+        self,
+        goal: str | None = None,
+        variant: Variant | None = None,
+        rollup_key: str = "all",
+        bucket_id: Any = 0,
+        site_id: int | None = None,
+    ) -> int:
+        """Unique visitors who reached ``goal`` in ``variant``'s population
+        (no variant: all visitors; no goal: the population's impressions),
+        in bucket ``str(bucket_id)`` of rollup ``rollup_key``, at site
+        ``site_id`` (``None``: all sites). 0 where nothing was counted."""
+        key = counter_key(goal, variant, rollup_key, bucket_id, site_id)
+        with self._cursor() as cursor:
+            rows = self._query(cursor, "count", key._asdict())
+        return int(rows[0][0]) if rows else 0
+
+    def goal_value(
+        self,
+        goal: str,
+        variant: Variant | None = None,
+        rollup_key: str = "all",
+        bucket_id: Any = 0,
+        site_id: int | None = None,
+    ) -> float:
+        """The goal's value in that slice by the goal's value type (see
+        :func:`~manhattan.backend.persistence.goal_value_of`); arguments as
+        in :meth:`count`."""
+        if goal is None:
+            raise QueryError("goal_value() needs a goal name")
+        key = counter_key(goal, variant, rollup_key, bucket_id, site_id)
+        with self._cursor(snapshot=True) as cursor:
+            types = dict(self._query_in(cursor, s.value_types, [goal]))
+            rows = self._slice(cursor, key.rollup, key.bucket, key.site, key.test, [goal])
+        return slice_value(types, rows, key.population, goal)
+
+    def _slice(
+        self, cursor: Any, rollup: str, bucket: str, site: int, test: str, goals: Sequence[str]
+    ) -> Rows:
+        """The rows of ``goals``, impressions and page views in one slice."""
+        params = {"rollup": rollup, "bucket": bucket, "site": site, "test": test}
+        names = sorted({IMPRESSION, VIEWED_PAGE, *goals})
+        rows = self._query_in(cursor, s.slice_rows, names, params)
+        return {(p, g): (n, total) for p, g, n, total in rows}
+
+    def results(
+        self, test_name: str, goals: Sequence[str], site_id: int | None = None
+    ) -> dict[str, list[float]]:
+        """``{population: [goal_value(goal, (test_name, population)) for goal
+        in goals]}`` in rollup ``all``, for every population of the test with
+        impressions at site ``site_id`` (``None``: all sites), read from one
+        snapshot."""
+        names = check_results(test_name, goals)
+        site = check_site(site_id)
+        with self._cursor(snapshot=True) as cursor:
+            types = dict(self._query_in(cursor, s.value_types, names))
+            rows = self._slice(cursor, s.ALL_ROLLUP, s.ALL_BUCKET, site, test_name, names)
+        return results_of(types, rows, names)
+
+    def all_tests(self) -> list[tuple[str, float, float]]:
+        """``[(name, first timestamp, last timestamp)]``, newest first."""
+        with self._cursor() as cursor:
+            return [tuple(row) for row in self._query(cursor, "all_tests")]
+
+    def goals(self) -> list[dict[str, Any]]:
+        """Every goal as ``{"name", "value_type", "value_format", "first",
+        "last"}``, sorted by name."""
+        with self._cursor() as cursor:
+            return [
+                dict(zip(_GOAL_COLUMNS, row, strict=True)) for row in self._query(cursor, "goals")
+            ]
+
+    def tests(self) -> list[dict[str, Any]]:
+        """Every test as ``{"name", "first", "last", "populations",
+        "crossovers", "weights"}``, newest first; ``populations`` (sorted)
+        are those with impressions."""
+        populations: dict[str, list[str]] = {}
+        with self._cursor(snapshot=True) as cursor:
+            rows = self._query(cursor, "tests")
+            for test, population in self._query(cursor, "populations"):
+                populations.setdefault(test, []).append(population)
+        return [
+            {
+                "name": name,
+                "first": first,
+                "last": last,
+                "populations": populations.get(name, []),
+                "crossovers": crossovers,
+                "weights": json.loads(weights) if weights else {},
+            }
+            for name, first, last, crossovers, weights in rows
+        ]

@@ -1,0 +1,204 @@
+"""``manhattan-server``: count a Manhattan log into a SQL database and
+answer queries about it.
+
+    manhattan-server --path /var/log/manhattan/log --url sqlite:///manhattan.db
+
+Bad flags, an unreachable database or an unreadable log end it with one
+line on stderr and exit status 2; SIGTERM and SIGINT flush and exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+from typing import Any, TextIO
+
+from manhattan.backend import rollups as builtin_rollups
+from manhattan.backend.aggregate import Aggregator
+from manhattan.backend.complexgoals import parse_complex_goal
+from manhattan.backend.persistence import SQLStore, StoreError
+from manhattan.log.timerotating import TimeRotatingLog
+from manhattan.server.config import WEEK_STARTS, ConfigError, Settings, load_config, merge
+from manhattan.server.service import QueryService
+from manhattan.server.status import StatusLine
+from manhattan.server.worker import Worker
+
+logger = logging.getLogger("manhattan.server")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, not {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface (0.3's flags, and new ones)."""
+    parser = argparse.ArgumentParser(
+        prog="manhattan-server",
+        description="Count a Manhattan log into a SQL database and answer queries about it.",
+    )
+    add = parser.add_argument
+    add("-p", "--path", help="the log to read: TimeRotatingLog base path (files PATH.<hour>)")
+    add("-u", "--url", help="database URL (default sqlite:///manhattan.db)")
+    add(
+        "-c",
+        "--complex",
+        action="append",
+        metavar="NAME|INCLUDE,...|EXCLUDE,...",
+        help="a complex goal (repeatable), e.g. 'Abandoned Cart|Added To Cart|Began Checkout'",
+    )
+    add("--bind", help="ZeroMQ endpoint of the query service (default tcp://127.0.0.1:5555)")
+    add("--config", help="dotted path of a Python dict of these settings (flags win)")
+    add("--log", help="write the server's own log (errors, and with -v progress) to this file")
+    add("-v", "--verbose", action="store_true", default=None, help="log progress periodically")
+    add(
+        "--once",
+        action="store_true",
+        default=None,
+        help="process what the log holds, flush and exit (backfills, rebuilds)",
+    )
+    add("--timezone", help="IANA time zone of the day/week/month rollups (default UTC)")
+    add("--week-start", choices=sorted(WEEK_STARTS), help="first day of a week (default sunday)")
+    add("--flush-every", type=_positive_int, metavar="EVENTS", help="commit every N events")
+    add(
+        "--flush-seconds",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="commit at least this often",
+    )
+    add("--capacity", type=_positive_int, metavar="VISITORS", help="visitor states kept in memory")
+    return parser
+
+
+def settings_from(argv: Sequence[str] | None) -> Settings:
+    """Parse ``argv`` (argparse exits on bad flags); ``ConfigError`` on bad settings."""
+    args = build_parser().parse_args(argv)
+    flags = vars(args)
+    config = load_config(flags.pop("config")) if args.config else {}
+    return merge(config, flags)
+
+
+def _setup_logging(settings: Settings, stream: TextIO) -> None:
+    level = logging.INFO if settings.verbose else logging.WARNING
+    handler: logging.Handler = (
+        logging.FileHandler(settings.log) if settings.log else logging.StreamHandler(stream)
+    )
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("manhattan")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def _open_log(path: str) -> TimeRotatingLog:
+    log = TimeRotatingLog(path)
+    if not os.path.isdir(log.directory):
+        raise ConfigError(f"log directory {log.directory} does not exist (from --path {path})")
+    if not os.access(log.directory, os.R_OK | os.X_OK):
+        raise ConfigError(f"log directory {log.directory} is not readable")
+    for _, name in log.files():
+        if not os.access(os.path.join(log.directory, name), os.R_OK):
+            raise ConfigError(f"log file {name} in {log.directory} is not readable")
+    return log
+
+
+def run(settings: Settings, stop: threading.Event, stderr: TextIO = sys.stderr) -> int:
+    """Run the server with ``settings`` until ``stop`` (or the log's end with ``once``)."""
+    try:
+        rollups = builtin_rollups.build_rollups(
+            settings.rollups,
+            tz=settings.timezone,
+            first_weekday=WEEK_STARTS[settings.week_start],
+            networks=settings.networks,
+        )
+        complex_goals = [parse_complex_goal(spec) for spec in settings.complex]
+        aggregator = Aggregator(
+            rollups,
+            complex_goals,
+            is_crawler=builtin_rollups.is_crawler,
+            capacity=settings.capacity,
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
+    reader = _open_log(settings.path)
+    store = SQLStore(settings.url)
+    service = None
+    status = None
+    try:
+        if not settings.once:
+            service = QueryService(store, settings.bind)
+            service.start()
+        worker = Worker(
+            reader,
+            store,
+            aggregator,
+            flush_every=settings.flush_every,
+            flush_seconds=settings.flush_seconds,
+        )
+        if settings.verbose or (settings.once and stderr.isatty()):
+            status = StatusLine(worker, reader, stderr, bar=settings.once and stderr.isatty())
+            status.start()
+        logger.info("counting %s into %s", settings.path, _safe_url(settings.url))
+        worker.run(stop, once=settings.once)
+    finally:
+        if status is not None:
+            status.stop()
+        if service is not None:
+            # A query still running holds the store: give it time to finish.
+            service.stop(timeout=10.0)
+        store.close()
+    logger.info("stopped after %d events", worker.progress.events)
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unreadable url>"
+
+
+def main(argv: Sequence[str] | None = None, stderr: TextIO = sys.stderr) -> int:
+    """Entry point of ``manhattan-server``; returns the exit status."""
+    stop = threading.Event()
+
+    def on_signal(number: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    try:
+        settings = settings_from(argv)
+        _setup_logging(settings, stderr)
+        previous: dict[signal.Signals, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                previous[signum] = signal.signal(signum, on_signal)
+        try:
+            return run(settings, stop, stderr)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+    except (ConfigError, StoreError, OSError) as exc:
+        print(f"manhattan-server: error: {exc}", file=stderr)
+        return 2

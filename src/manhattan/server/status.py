@@ -1,0 +1,87 @@
+"""The periodic status line (``-v``) and the ``--once`` progress bar."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TextIO
+
+from manhattan.server.worker import Worker
+
+
+class StatusLine:
+    """Reports events/s and how far behind the log's end the worker is.
+
+    With ``bar`` it redraws a progress bar on one terminal line; otherwise
+    it writes a line every ``every`` seconds.
+    """
+
+    def __init__(
+        self,
+        worker: Worker,
+        reader: object,
+        stream: TextIO,
+        *,
+        bar: bool = False,
+        every: float = 10.0,
+    ) -> None:
+        self.worker = worker
+        self.reader = reader
+        self.stream = stream
+        self.bar = bar
+        self.every = 0.5 if bar else every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="manhattan-status", daemon=True)
+        self._total: int | None = None
+        self._last = (time.monotonic(), 0)
+
+    def start(self) -> None:
+        """Start reporting in a background thread."""
+        self._total = self._behind()
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop reporting (and finish the bar's line)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self.report()
+        if self.bar:
+            self.stream.write("\n")
+            self.stream.flush()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self.report()
+
+    def _behind(self) -> int | None:
+        remaining = getattr(self.reader, "remaining", None)
+        if remaining is None:
+            return None
+        try:
+            return int(remaining(self.worker.progress.pointer))
+        except (OSError, ValueError):
+            return None
+
+    def report(self) -> None:
+        """Write one status line (or redraw the bar)."""
+        now = time.monotonic()
+        events = self.worker.progress.events
+        then, before = self._last
+        rate = (events - before) / (now - then) if now > then else 0.0
+        self._last = (now, events)
+        behind = self._behind()
+        if self.bar:
+            total = self._total or 0
+            done = 1.0 if not total or behind is None else max(0.0, 1 - behind / total)
+            filled = int(done * 30)
+            self.stream.write(
+                f"\r[{'#' * filled}{' ' * (30 - filled)}] {done:6.1%} "
+                f"{events:,} events {rate:,.0f}/s"
+            )
+        else:
+            lag = "unknown" if behind is None else f"{behind:,} bytes"
+            self.stream.write(
+                f"manhattan-server: {events:,} events, {rate:,.0f}/s, behind by {lag}\n"
+            )
+        self.stream.flush()

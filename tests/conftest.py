@@ -1,0 +1,72 @@
+"""Fixtures shared by every test directory."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from typing import Any, NoReturn
+
+import pytest
+
+POSTGRES_HOST = "127.0.0.1"
+POSTGRES_PORT = 5432
+POSTGRES_DATABASE = "test"
+POSTGRES_USERS = ("postgres", "root")  # trust authentication, no password
+
+
+def _unavailable(reason: str) -> NoReturn:
+    """Skip, except on CI (CI=true), where the database must be there."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: PostgreSQL is required)", pytrace=False)
+    pytest.skip(reason)
+
+
+def _connect() -> tuple[Any, str]:
+    """An autocommit psycopg connection to the test database, and its user."""
+    try:
+        import psycopg
+    except ImportError as exc:
+        _unavailable(f"PostgreSQL tests need psycopg: {exc}")
+    errors = []
+    for user in POSTGRES_USERS:
+        try:
+            conn = psycopg.connect(
+                host=POSTGRES_HOST,
+                port=POSTGRES_PORT,
+                user=user,
+                dbname=POSTGRES_DATABASE,
+                connect_timeout=3,
+                autocommit=True,
+            )
+        except psycopg.Error as exc:
+            errors.append(f"{user}: {' '.join(str(exc).split())}")
+        else:
+            return conn, user
+    _unavailable(
+        f"PostgreSQL unreachable at {POSTGRES_HOST}:{POSTGRES_PORT}/{POSTGRES_DATABASE} "
+        f"({'; '.join(errors)})"
+    )
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """An SQLAlchemy URL to the PostgreSQL test database whose search_path is
+    a fresh schema of its own, dropped afterwards.
+
+    Skips when PostgreSQL is unreachable, but fails when CI=true.
+    """
+    conn, user = _connect()
+    schema = f"test_{secrets.token_hex(8)}"
+    with conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield (
+            f"postgresql+psycopg://{user}@{POSTGRES_HOST}:{POSTGRES_PORT}/{POSTGRES_DATABASE}"
+            f"?options=-csearch_path%3D{schema}"
+        )
+    finally:
+        conn, _ = _connect()
+        with conn:
+            conn.execute("SET lock_timeout = '10s'")  # a leaked transaction fails, not hangs
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
