@@ -6,6 +6,7 @@ compat-0.3.md and issue 3, not by running the code.
 
 from __future__ import annotations
 
+import random
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -23,7 +24,14 @@ from manhattan.backend.aggregate import (
     Aggregator,
 )
 from manhattan.backend.complexgoals import parse_complex_goal
-from manhattan.backend.model import ALL_SITES, Batch, Visit
+from manhattan.backend.model import ALL_SITES, Batch, Rollup, Visit
+from manhattan.backend.rollups import (
+    AllRollup,
+    BrowserRollup,
+    DayRollup,
+    MonthRollup,
+    WeekRollup,
+)
 
 DAY1 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
 DAY2 = DAY1 + 86_400  # 2023-11-15
@@ -115,9 +123,11 @@ class Totals:
         return counter[1], counter[2]
 
 
-def run(records: list[list[str]], **options: object) -> tuple[Aggregator, Totals]:
+def run(
+    records: list[list[str]], rollups: Sequence[Rollup] = ROLLUPS, **options: object
+) -> tuple[Aggregator, Totals]:
     totals = Totals()
-    aggregator = Aggregator(ROLLUPS, loader=totals.load, **options)  # type: ignore[arg-type]
+    aggregator = Aggregator(rollups, loader=totals.load, **options)  # type: ignore[arg-type]
     aggregator.add_all(records)
     totals.add(aggregator.drain("p"))
     aggregator.evict()
@@ -169,6 +179,20 @@ def test_conversions_are_unique_per_bucket_values_are_not() -> None:
     assert day2[1:] == [5.0, 25.0]
 
 
+def test_a_hit_without_value_in_a_new_bucket_restarts_the_visitor_total() -> None:
+    # day 1: 10; day 2: a hit without value, then 5. Day 2's total is 5, not 15.
+    records = [
+        pixel("a"),
+        goal("a", "Buy", "10"),
+        goal("a", "Buy", at=DAY2),
+        goal("a", "Buy", "5", at=DAY2 + 60),
+    ]
+    _, totals = run(records)
+    day2 = totals.counts[("day", "2023-11-15", ALL_SITES, "Buy", "", "")]
+    assert day2 == [1, 5.0, 25.0]
+    assert totals.value("Buy") == (15.0, 225.0)  # all time: 15
+
+
 def test_variant_conversions_credit_tests_joined_before() -> None:
     records = [
         pixel("a"),
@@ -200,6 +224,22 @@ def test_sites_count_apart_and_together() -> None:
     assert totals.visitors("viewed page", site=1) == 1
     assert totals.visitors("viewed page", site=2) == 2
     assert totals.visitors("viewed page", site=ALL_SITES) == 2  # a once, not twice
+
+
+def test_a_visitor_on_three_sites() -> None:
+    # a: Buy 10 on site 1, Buy 5 on site 2, Buy 1 on site 3, Buy 2 on site 1 again.
+    records = [
+        pixel("a", site="1"),
+        goal("a", "Buy", "10", site="1"),
+        goal("a", "Buy", "5", site="2"),
+        goal("a", "Buy", "1", site="3"),
+        goal("a", "Buy", "2", site="1"),
+    ]
+    _, totals = run(records)
+    assert [totals.visitors("Buy", site=site) for site in (1, 2, 3, ALL_SITES)] == [1, 1, 1, 1]
+    site1 = totals.counts[("all", "0", 1, "Buy", "", "")]
+    assert site1[1:] == [12.0, 144.0]  # its own total: 10 + 2
+    assert totals.value("Buy") == (18.0, 324.0)  # all sites: 18
 
 
 def test_empty_site_id_is_site_zero() -> None:
@@ -369,13 +409,27 @@ def test_stopping_anywhere_and_resuming_from_stored_states_counts_the_same(cut: 
     first.add_all(STREAM[:cut])
     resumed.add(first.drain())
     second = Aggregator(ROLLUPS, [ABANDONED], loader=resumed.load)  # a fresh process
-    second.adopt(resumed.load(second.unknown(record[3] for record in STREAM[cut:])))
+    unknown = second.unknown(record[3] for record in STREAM[cut:])
+    second.adopt(resumed.load(unknown), unknown)
     second.add_all(STREAM[cut:])
     resumed.add(second.drain())
     assert {k: v for k, v in resumed.counts.items() if v[0] or v[1]} == {
         k: v for k, v in whole.counts.items() if v[0] or v[1]
     }
     assert resumed.filtered == whole.filtered
+
+
+def test_visitors_looked_up_ahead_are_not_looked_up_again() -> None:
+    asked: list[Sequence[str]] = []
+
+    def loader(ids: Sequence[str]) -> dict[str, str]:
+        asked.append(list(ids))
+        return {}
+
+    aggregator = Aggregator(ROLLUPS, loader=loader)
+    aggregator.adopt({}, aggregator.unknown(["new", "new"]))
+    aggregator.add_all([pixel("new"), pixel("other")])
+    assert asked == [["other"]]  # "new" was known to be new; "other" was not prefetched
 
 
 def test_eviction_keeps_memory_bounded_and_states_reload() -> None:
@@ -465,3 +519,47 @@ def test_an_empty_drain_is_an_empty_batch() -> None:
     aggregator = Aggregator(ROLLUPS)
     assert not aggregator.drain()
     assert aggregator.drain("log.1:10")  # a pointer alone is worth committing
+
+
+class WithoutPeriod:
+    """A built-in rollup seen through the bare Rollup protocol (no ``period``)."""
+
+    def __init__(self, rollup: Rollup) -> None:
+        self.rollup = rollup
+        self.name = rollup.name
+        self.per_visitor = rollup.per_visitor
+
+    def bucket(self, timestamp: float, visit: Visit) -> str:
+        return self.rollup.bucket(timestamp, visit)
+
+
+def random_stream(seed: int, events: int) -> list[list[str]]:
+    rng = random.Random(seed)
+    records = []
+    for i in range(events):
+        vid = f"v{rng.randrange(40)}"
+        at = DAY1 + i * 613.7 + rng.uniform(-3000, 0)  # about 4 days, a little out of order
+        site = str(rng.randint(1, 3))
+        roll = rng.random()
+        if roll < 0.5:
+            records.append(page(vid, at=at, site=site, ua=rng.choice(["Firefox", "Chrome"])))
+        elif roll < 0.65:
+            records.append(pixel(vid, at=at, site=site))
+        elif roll < 0.9:
+            value = rng.choice(["", "2.5", "4"])
+            records.append(goal(vid, rng.choice(["Added To Cart", "Began Checkout"]), value, at))
+        else:
+            records.append(split(vid, rng.choice(["T", "U"]), rng.choice("ab"), at=at, site=site))
+    return records
+
+
+@pytest.mark.parametrize("seed", [pytest.param(seed, id=f"seed-{seed}") for seed in range(4)])
+def test_reusing_time_buckets_by_period_changes_no_count(seed: int) -> None:
+    stream = random_stream(seed, 1500)
+    tz = "America/New_York"
+    fast = [AllRollup(), DayRollup(tz), WeekRollup(tz), MonthRollup(tz), BrowserRollup()]
+    plain = [WithoutPeriod(rollup) for rollup in fast]
+    _, with_periods = run(stream, rollups=fast, complex_goals=[ABANDONED])
+    _, without = run(stream, rollups=plain, complex_goals=[ABANDONED])
+    assert with_periods.counts == without.counts
+    assert with_periods.counts  # something was counted

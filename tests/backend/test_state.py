@@ -7,7 +7,7 @@ import json
 import pytest
 
 from manhattan.backend.model import Visit
-from manhattan.backend.state import BOT, HUMAN, ComplexMark, GoalMark, VisitorState
+from manhattan.backend.state import BOT, HUMAN, ComplexMark, VisitorState
 
 
 def test_a_full_state_round_trips() -> None:
@@ -17,8 +17,9 @@ def test_a_full_state_round_trips() -> None:
     state.visit = Visit("http://x/é", "http://ref/", "UA", "1.2.3.4", {"CF-IPCountry": "NZ"})
     state.tests = {"T": "True", "Ü": "b"}
     state.crossed = ["T"]
-    state.marks[("Buy", "", -1)] = GoalMark(["0", None], [2.5, 0.0])
-    state.marks[("", "T", 3)] = GoalMark(["0", "2026-11-28"])
+    state.marks[("Buy", "", -1)] = ("0", "2026-11-27")
+    state.totals[("Buy", "", -1)] = [2.5, 0.0]
+    state.marks[("", "T", 3)] = ("0", "2026-11-28")
     mark = ComplexMark()
     mark.flag, mark.buckets, mark.sites, mark.variants = "c", ["0", "d"], [3, -1], [["", ""]]
     state.complex["Cart"] = mark
@@ -30,12 +31,12 @@ def test_a_full_state_round_trips() -> None:
     assert again.visit == state.visit
     assert again.tests == state.tests
     assert again.crossed == ["T"]
-    assert again.marks[("Buy", "", -1)].buckets == ["0", None]
-    assert again.marks[("Buy", "", -1)].totals == [2.5, 0.0]
-    assert again.marks[("", "T", 3)].totals is None
+    assert again.marks == state.marks
+    assert again.totals == {("Buy", "", -1): [2.5, 0.0]}
     assert again.complex["Cart"].flag == "c"
     assert again.complex["Cart"].sites == [3, -1]
     assert again.const is None  # derived, never stored
+    assert again.last is None
 
 
 def test_a_new_state_is_small() -> None:
@@ -52,7 +53,8 @@ def test_a_new_state_is_small() -> None:
         pytest.param("{}", id="no-status"),
         pytest.param('{"s": "x"}', id="bad-status"),
         pytest.param('{"s": 1, "v": [1]}', id="short-visit"),
-        pytest.param('{"s": 1, "m": [["g", "", "x", [], null]]}', id="bad-site"),
+        pytest.param('{"s": 1, "m": [["g", "", "x", []]]}', id="bad-site"),
+        pytest.param('{"s": 1, "n": [["g", "", 1, ["x"]]]}', id="bad-total"),
         pytest.param('{"s": 1, "c": {"a": 1}}', id="bad-complex"),
     ],
 )

@@ -107,7 +107,7 @@ def test_kill_9_at_random_points_then_restart_counts_exactly_once(tmp_path: Path
     previous_pointer = None
     for _ in range(60):
         child = subprocess.Popen(server(log, crashed, "--flush-every", "1500"))
-        time.sleep(rng.uniform(0.3, 2.5))
+        time.sleep(rng.uniform(0.2, 1.4))
         if child.poll() is not None:
             assert child.returncode == 0
             break

@@ -38,7 +38,7 @@ from manhattan.backend.model import (
     TestInfo,
     Visit,
 )
-from manhattan.backend.state import BOT, HUMAN, ComplexMark, GoalMark, VisitorState
+from manhattan.backend.state import BOT, HUMAN, MULTIPLE_SITES, Buckets, ComplexMark, VisitorState
 
 Record = list[str]
 Loader = Callable[[Sequence[str]], dict[str, str]]
@@ -104,14 +104,23 @@ class Aggregator:
         self.loader = loader
         self.capacity = capacity
         self._timed = [i for i, rollup in enumerate(self.rollups) if not rollup.per_visitor]
+        self._periodic = all(
+            callable(getattr(self.rollups[i], "period", None)) for i in self._timed
+        )
+        # (start, end, buckets): the timed buckets hold for every time in [start, end).
+        self._clock: tuple[float, float, tuple[str, ...]] = (0.0, 0.0, ())
         self.visitors: dict[str, VisitorState] = {}
-        self._stored: dict[str, str] = {}
+        # Fetched ahead of use: a state's JSON, or None for a visitor not stored.
+        self._stored: dict[str, str | None] = {}
         self._dirty: set[str] = set()
         self._counts: dict[tuple[str, str, int, str, str, str], list[float]] = {}
         self._goals: dict[str, GoalInfo] = {}
         self._tests: dict[str, TestInfo] = {}
         self.filtered: Counter[str] = Counter()
         self.events = 0
+        self._site_ids: dict[str, int] = {}
+        self._one_site: dict[int, tuple[tuple[int, tuple[int, ...]], ...]] = {}
+        self._many_sites: dict[int, tuple[tuple[int, tuple[int, ...]], ...]] = {}
 
     # Visitor states
 
@@ -120,16 +129,25 @@ class Aggregator:
         cached, stored = self.visitors, self._stored
         return list({vid for vid in visitor_ids if vid not in cached and vid not in stored})
 
-    def adopt(self, states: dict[str, str]) -> None:
-        """Take serialized states fetched from the store (decoded on first use)."""
-        self._stored.update(states)
+    def adopt(self, states: dict[str, str], looked_up: Iterable[str] = ()) -> None:
+        """Take serialized states fetched from the store (decoded on first use).
+
+        ``looked_up`` are the ids that were asked for: those without a state
+        are new visitors, so meeting them costs no second look-up.
+        """
+        stored = self._stored
+        for vid in looked_up:
+            stored.setdefault(vid, None)
+        stored.update(states)
 
     def _state(self, visitor_id: str) -> VisitorState:
         visitors = self.visitors
         state = visitors.pop(visitor_id, None)
         if state is None:
-            text = self._stored.pop(visitor_id, None)
-            if text is None:
+            stored = self._stored
+            if visitor_id in stored:
+                text = stored.pop(visitor_id)
+            else:
                 text = self.loader([visitor_id]).get(visitor_id)
             state = VisitorState() if text is None else VisitorState.from_json(text)
         visitors[visitor_id] = state  # most recently used last
@@ -154,9 +172,11 @@ class Aggregator:
         if needed is None:
             self.filtered[UNKNOWN_KIND] += 1
             return
+        site = self._site_ids.get(record[4])
         try:
             timestamp = float(record[2])
-            site = int(record[4]) if record[4] else 0
+            if site is None:
+                site = self._site_id(record[4])
         except ValueError:
             timestamp = math.nan
             site = 0
@@ -190,13 +210,19 @@ class Aggregator:
                 self.filtered[AWAITING_PIXEL] -= 1
                 self.filtered[HELD_OVERFLOW] += 1
 
+    def _site_id(self, text: str) -> int:
+        site = int(text) if text else 0
+        if site >= 0 and len(self._site_ids) < 10_000:
+            self._site_ids[text] = site  # site ids are few: parse each once
+        return site
+
     def _apply(
         self, state: VisitorState, kind: str, timestamp: float, site: int, record: Record
     ) -> None:
         if kind == "page":
             if state.visit is None:
                 state.visit = _visit(record)
-                state.const = None
+                state.const = state.timed = state.counted = None
             self._convert(state, VIEWED_PAGE, None, timestamp, site)
         elif kind == "goal":
             self._goal(state, timestamp, site, record)
@@ -244,6 +270,7 @@ class Aggregator:
         known = state.tests.get(test)
         if known is None:
             state.tests[test] = population
+            state.variants = state.counted = None
         elif known != population:
             # Only through a lost cookie or a changed population list: the
             # visitor stays in their first population, and is reported once.
@@ -252,34 +279,106 @@ class Aggregator:
                 info.crossovers += 1
             return
         buckets = self._buckets(state, timestamp)
-        for site_key in (site, ALL_SITES):
-            self._mark(state, IMPRESSION, test, state.tests[test], site_key, buckets, None)
+        for mark_site, counter_sites in self._sites(state, site):
+            self._mark(
+                state, IMPRESSION, test, population, mark_site, counter_sites, buckets, None
+            )
 
     # Counting
 
-    def _buckets(self, state: VisitorState, timestamp: float) -> list[str]:
-        const = state.const
-        visit = state.visit or NO_VISIT
+    def _sites(self, state: VisitorState, site: int) -> tuple[tuple[int, tuple[int, ...]], ...]:
+        """Which marks an event updates, and which sites' counters each feeds.
+
+        Most visitors only ever see one site: then their all-sites marks
+        stand for that site's too (they always agree), which halves the
+        work. A second site splits them for good.
+        """
+        first = state.site
+        if first == site:
+            return self._one_site.setdefault(site, ((ALL_SITES, (site, ALL_SITES)),))
+        if first is None:
+            state.site = site
+            return self._sites(state, site)
+        if first != MULTIPLE_SITES:
+            # Until now the all-sites marks stood for the first site's too.
+            for (goal, test, _), buckets in list(state.marks.items()):
+                state.marks[(goal, test, first)] = buckets
+            for (goal, test, _), totals in list(state.totals.items()):
+                state.totals[(goal, test, first)] = totals.copy()
+            state.site = MULTIPLE_SITES
+        return self._many_sites.setdefault(site, ((site, (site,)), (ALL_SITES, (ALL_SITES,))))
+
+    def _timed_buckets(self, timestamp: float, visit: Visit) -> tuple[str, ...]:
+        """The buckets of the rollups that depend on time, in ``_timed`` order.
+
+        Consecutive events mostly fall in the same day, week and month. When
+        every timed rollup can say the period its bucket holds for (a
+        ``period(timestamp) -> (start, end, bucket)`` method, as the built-in
+        ones have), the buckets are reused, as one tuple, for every time in
+        all of those periods.
+        """
+        start, end, cached = self._clock
+        if start <= timestamp < end:
+            return cached
         rollups = self.rollups
+        if not self._periodic:
+            return tuple(rollups[i].bucket(timestamp, visit) for i in self._timed)
+        start, end = -math.inf, math.inf
+        buckets = []
+        for i in self._timed:
+            low, high, bucket = rollups[i].period(timestamp)  # type: ignore[attr-defined]
+            start, end = max(start, low), min(end, high)
+            buckets.append(bucket)
+        found = tuple(buckets)
+        self._clock = (start, end, cached if found == cached else found)
+        return self._clock[2]
+
+    def _buckets(self, state: VisitorState, timestamp: float) -> Buckets:
+        timed = self._timed_buckets(timestamp, state.visit or NO_VISIT)
+        if timed is state.timed and state.last is not None:
+            return state.last  # nothing changed since this visitor's last event
+        const = state.const
         if const is None:
+            visit = state.visit or NO_VISIT
             const = state.const = [
                 rollup.bucket(timestamp, visit) if rollup.per_visitor else None
-                for rollup in rollups
+                for rollup in self.rollups
             ]
-        buckets: list[str] = const.copy()  # type: ignore[assignment]
-        for i in self._timed:
-            buckets[i] = rollups[i].bucket(timestamp, visit)
+        for i, bucket in zip(self._timed, timed, strict=True):
+            const[i] = bucket
+        buckets: Buckets = tuple(const)  # type: ignore[arg-type]
+        state.timed = timed
+        if buckets == state.last:
+            return state.last  # the same tuple object: marks share it
+        state.last = buckets
         return buckets
 
     def _convert(
         self, state: VisitorState, goal: str, value: float | None, timestamp: float, site: int
     ) -> None:
+        counted = state.counted
+        if value is None and counted is not None and site == state.site:
+            timed = self._timed_buckets(timestamp, state.visit or NO_VISIT)
+            if counted.get(goal) is timed:
+                return  # this goal is counted in these buckets for every variant already
         buckets = self._buckets(state, timestamp)
-        tests = state.tests
-        for site_key in (site, ALL_SITES):
-            self._mark(state, goal, NO_TEST, NO_TEST, site_key, buckets, value)
-            for test, population in tests.items():
-                self._mark(state, goal, test, population, site_key, buckets, value)
+        marks = state.marks
+        mark = self._mark
+        variants = state.variants
+        if variants is None:
+            variants = state.variants = ((NO_TEST, NO_TEST), *state.tests.items())
+        for mark_site, counter_sites in self._sites(state, site):
+            for test, population in variants:
+                if value is None:
+                    # Already counted in every one of these buckets: the usual case.
+                    last = marks.get((goal, test, mark_site))
+                    if last is buckets or last == buckets:
+                        continue
+                mark(state, goal, test, population, mark_site, counter_sites, buckets, value)
+        if state.site == site and state.timed is not None:
+            if counted is None:
+                counted = state.counted = {}
+            counted[goal] = state.timed
         complex_goals = self._complex_index.get(goal)
         if complex_goals:
             for complex_goal in complex_goals:
@@ -291,39 +390,40 @@ class Aggregator:
         goal: str,
         test: str,
         population: str,
-        site: int,
-        buckets: list[str],
+        mark_site: int,
+        counter_sites: tuple[int, ...],
+        buckets: Buckets,
         value: float | None,
     ) -> None:
-        key = (goal, test, site)
-        mark = state.marks.get(key)
-        if mark is None:
-            mark = state.marks[key] = GoalMark([None] * len(buckets))
-        last = mark.buckets
-        if value is None and last == buckets:
-            return  # counted in every one of these buckets already
-        totals = mark.totals
-        if value is not None and totals is None:
-            totals = mark.totals = [0.0] * len(buckets)
+        key = (goal, test, mark_site)
+        last = state.marks.get(key)
+        state.marks[key] = buckets
+        totals = state.totals.get(key)
+        if totals is None and value is not None:
+            totals = state.totals[key] = [0.0] * len(buckets)
         counts = self._counts
         names = self.names
         for i, bucket in enumerate(buckets):
-            fresh = last[i] != bucket
+            fresh = last is None or last[i] != bucket
             if fresh:
-                last[i] = bucket
+                if totals is not None:
+                    totals[i] = 0.0  # a new bucket: the visitor's total in it starts afresh
             elif value is None:
                 continue
-            counter_key = (names[i], bucket, site, goal, test, population)
-            counter = counts.get(counter_key)
-            if counter is None:
-                counter = counts[counter_key] = [0, 0.0, 0.0]
-            if fresh:
-                counter[0] += 1
             if value is not None and totals is not None:
-                before = 0.0 if fresh else totals[i]
+                before = totals[i]
                 totals[i] = before + value
-                counter[1] += value
-                counter[2] += value * (2 * before + value)
+                square = value * (2 * before + value)
+            for site in counter_sites:
+                counter_key = (names[i], bucket, site, goal, test, population)
+                counter = counts.get(counter_key)
+                if counter is None:
+                    counter = counts[counter_key] = [0, 0.0, 0.0]
+                if fresh:
+                    counter[0] += 1
+                if value is not None:
+                    counter[1] += value
+                    counter[2] += square
 
     def _complex(
         self,
@@ -331,7 +431,7 @@ class Aggregator:
         complex_goal: ComplexGoal,
         goal: str,
         site: int,
-        buckets: list[str],
+        buckets: Buckets,
     ) -> None:
         mark = state.complex.get(complex_goal.name)
         if mark is None:
@@ -348,7 +448,7 @@ class Aggregator:
             mark.reached.append(goal)
             if len(mark.reached) == len(complex_goal.include):
                 mark.flag, mark.reached = "c", []
-                mark.buckets = buckets
+                mark.buckets = list(buckets)
                 mark.sites = [site, ALL_SITES]
                 mark.variants = [[NO_TEST, NO_TEST], *map(list, state.tests.items())]
                 self._count_complex(complex_goal.name, mark, 1)

@@ -18,22 +18,14 @@ HUMAN = 1
 BOT = 2
 """A known crawler: nothing counts."""
 
+MULTIPLE_SITES = -2
+"""``VisitorState.site`` of a visitor seen on more than one site."""
+
 Record = list[str]
-
-
-class GoalMark:
-    """Where a (goal, test, site) was last counted for one visitor.
-
-    ``buckets[i]`` is the last bucket of rollup ``i`` the visitor was
-    counted in (``None``: never); ``totals[i]`` the visitor's value total in
-    that bucket (``None`` until a value is seen), for sums of squares.
-    """
-
-    __slots__ = ("buckets", "totals")
-
-    def __init__(self, buckets: list[str | None], totals: list[float] | None = None) -> None:
-        self.buckets = buckets
-        self.totals = totals
+Buckets = tuple[str, ...]
+"""An event's bucket in each rollup, in the configured rollup order."""
+MarkKey = tuple[str, str, int]
+"""(goal, test, site) of a visitor's conversion (test "" outside tests)."""
 
 
 class ComplexMark:
@@ -58,23 +50,56 @@ class ComplexMark:
 class VisitorState:
     """One visitor as the aggregation core sees them."""
 
-    __slots__ = ("complex", "const", "crossed", "held", "marks", "status", "tests", "visit")
+    __slots__ = (
+        "complex",
+        "const",
+        "counted",
+        "crossed",
+        "held",
+        "last",
+        "marks",
+        "site",
+        "status",
+        "tests",
+        "timed",
+        "totals",
+        "variants",
+        "visit",
+    )
 
     def __init__(self) -> None:
         self.status = PENDING
         self.held: list[Record] = []
         self.visit: Visit | None = None
         self.tests: dict[str, str] = {}
+        # The one site this visitor was seen on, or MULTIPLE_SITES. While it
+        # is one site, marks under ALL_SITES stand for that site's as well.
+        self.site: int | None = None
         # Tests in which this visitor was also assigned another population.
         self.crossed: list[str] = []
-        self.marks: dict[tuple[str, str, int], GoalMark] = {}
+        # The buckets each (goal, test, site) was last counted in. Marks set
+        # by one event share its tuple, so they cost little memory.
+        self.marks: dict[MarkKey, Buckets] = {}
+        # The visitor's value total in each of those buckets, for goals with values.
+        self.totals: dict[MarkKey, list[float]] = {}
         self.complex: dict[str, ComplexMark] = {}
-        # Buckets of the per-visitor rollups, computed once (not stored).
+        # Derived, never stored: buckets of the per-visitor rollups, and the
+        # last event's buckets (reused while equal, to share the tuple).
         self.const: list[str | None] | None = None
+        self.last: Buckets | None = None
+        self.timed: tuple[str, ...] | None = None
+        # Goals known counted, for every variant, in the timed buckets given
+        # (the very tuple the aggregator's clock handed out): a repeat needs
+        # no further look.
+        self.counted: dict[str, tuple[str, ...]] | None = None
+        # ((NO_TEST, NO_TEST), *tests.items()): what a conversion is credited to.
+        self.variants: tuple[tuple[str, str], ...] | None = None
 
     def to_json(self) -> str:
         """The compact JSON text of this state."""
         data: dict[str, Any] = {"s": self.status}
+        if self.site is not None:
+            data["i"] = self.site
         if self.held:
             data["h"] = self.held
         if self.visit is not None:
@@ -84,10 +109,9 @@ class VisitorState:
         if self.crossed:
             data["x"] = self.crossed
         if self.marks:
-            data["m"] = [
-                [goal, test, site, mark.buckets, mark.totals]
-                for (goal, test, site), mark in self.marks.items()
-            ]
+            data["m"] = [[*key, buckets] for key, buckets in self.marks.items()]
+        if self.totals:
+            data["n"] = [[*key, totals] for key, totals in self.totals.items()]
         if self.complex:
             data["c"] = {
                 name: [mark.flag, mark.reached, mark.buckets, mark.sites, mark.variants]
@@ -102,6 +126,7 @@ class VisitorState:
             data = json.loads(text)
             state = cls()
             state.status = int(data["s"])
+            state.site = None if data.get("i") is None else int(data["i"])
             state.held = [list(map(str, record)) for record in data.get("h", [])]
             if "v" in data:
                 url, referrer, user_agent, ip, headers = data["v"]
@@ -110,8 +135,10 @@ class VisitorState:
             state.tests = {
                 str(test): str(population) for test, population in data.get("t", {}).items()
             }
-            for goal, test, site, buckets, totals in data.get("m", []):
-                state.marks[(goal, test, int(site))] = GoalMark(list(buckets), totals)
+            for goal, test, site, buckets in data.get("m", []):
+                state.marks[(str(goal), str(test), int(site))] = tuple(buckets)
+            for goal, test, site, totals in data.get("n", []):
+                state.totals[(str(goal), str(test), int(site))] = [float(t) for t in totals]
             for name, (flag, reached, buckets, sites, variants) in data.get("c", {}).items():
                 mark = ComplexMark()
                 mark.flag, mark.reached, mark.buckets = flag, reached, buckets

@@ -111,7 +111,10 @@ def _setup_logging(settings: Settings, stream: TextIO) -> None:
 
 
 def _open_log(path: str) -> TimeRotatingLog:
-    log = TimeRotatingLog(path)
+    try:
+        log = TimeRotatingLog(path)
+    except ValueError as exc:  # a directory, not a file name
+        raise ConfigError(f"--path: {exc}") from None
     if not os.path.isdir(log.directory):
         raise ConfigError(f"log directory {log.directory} does not exist (from --path {path})")
     if not os.access(log.directory, os.R_OK | os.X_OK):
@@ -122,8 +125,33 @@ def _open_log(path: str) -> TimeRotatingLog:
     return log
 
 
-def run(settings: Settings, stop: threading.Event, stderr: TextIO = sys.stderr) -> int:
-    """Run the server with ``settings`` until ``stop`` (or the log's end with ``once``)."""
+def _check_pointer(log: TimeRotatingLog, store: SQLStore, path: str) -> None:
+    """``ConfigError`` when the store's log pointer cannot be in this log."""
+    pointer = store.load_pointer()
+    if pointer is None:
+        return
+    try:
+        hour, offset = log.parse_pointer(pointer)
+    except ValueError:
+        raise ConfigError(
+            f"the database at {store.url} has counted another log (up to {pointer}), "
+            f"not --path {path}: use a fresh database for this log"
+        ) from None
+    try:
+        size = os.path.getsize(f"{log.path}.{hour}")
+    except FileNotFoundError:
+        return  # deleted since: reading resumes at the next file
+    if size < offset:
+        raise ConfigError(
+            f"the database at {store.url} has counted {pointer}, but that log file "
+            f"now holds only {size} bytes: it was replaced; use a fresh database"
+        )
+
+
+def run(settings: Settings, stop: threading.Event, stderr: TextIO | None = None) -> int:
+    """Run the server with ``settings`` until ``stop`` (or the log's end with
+    ``once``); status lines go to ``stderr`` (default ``sys.stderr``)."""
+    stderr = sys.stderr if stderr is None else stderr
     try:
         rollups = builtin_rollups.build_rollups(
             settings.rollups,
@@ -145,6 +173,7 @@ def run(settings: Settings, stop: threading.Event, stderr: TextIO = sys.stderr) 
     service = None
     status = None
     try:
+        _check_pointer(reader, store, settings.path)
         if not settings.once:
             service = QueryService(store, settings.bind)
             service.start()
@@ -158,7 +187,7 @@ def run(settings: Settings, stop: threading.Event, stderr: TextIO = sys.stderr) 
         if settings.verbose or (settings.once and stderr.isatty()):
             status = StatusLine(worker, reader, stderr, bar=settings.once and stderr.isatty())
             status.start()
-        logger.info("counting %s into %s", settings.path, _safe_url(settings.url))
+        logger.info("counting %s into %s", settings.path, store.url)
         worker.run(stop, once=settings.once)
     finally:
         if status is not None:
@@ -171,17 +200,10 @@ def run(settings: Settings, stop: threading.Event, stderr: TextIO = sys.stderr) 
     return 0
 
 
-def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<unreadable url>"
-
-
-def main(argv: Sequence[str] | None = None, stderr: TextIO = sys.stderr) -> int:
-    """Entry point of ``manhattan-server``; returns the exit status."""
+def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int:
+    """Entry point of ``manhattan-server``; returns the exit status. Errors
+    and status lines go to ``stderr`` (default ``sys.stderr``)."""
+    stderr = sys.stderr if stderr is None else stderr
     stop = threading.Event()
 
     def on_signal(number: int, frame: FrameType | None) -> None:

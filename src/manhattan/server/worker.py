@@ -7,6 +7,11 @@ pointer in one transaction every ``flush_every`` events or
 ``flush_seconds``. After a crash the store holds exactly the state as of
 its last commit and the pointer to resume from, so nothing is lost or
 counted twice.
+
+Lines the reader skips (its ``malformed`` count) are committed under
+:data:`MALFORMED_LINE` with the pointer of the first record after them, so
+they too count once across restarts; skipped lines at the very end of the
+log count when a record follows them.
 """
 
 from __future__ import annotations
@@ -77,8 +82,8 @@ class Worker:
         self.max_retry = max_retry
         self.clock = clock
         self.progress = Progress(started=clock())
-        self._malformed_seen = 0
-        self._pending = 0
+        self._pending = 0  # events counted since the last commit
+        self._malformed = 0  # skipped lines behind the pointer, not committed yet
         self._last_flush = clock()
 
     def run(self, stop: threading.Event, once: bool = False) -> None:
@@ -86,52 +91,67 @@ class Worker:
         self.aggregator.loader = self.store.load_visitors
         self.progress.pointer = self.store.load_pointer()
         while not stop.is_set():
-            for chunk in self._chunks(stop):
-                self._count(chunk)
+            for records, skipped, pointer in self._chunks(stop):
+                self._count(records, skipped, pointer)
                 if self._pending >= self.flush_every or self._due():
                     self.flush(stop)
-            if self._pending or self._malformed():
-                self.flush(stop)
             if once:
                 break
+            # Following the log, commit when flush_seconds have passed, not
+            # after every poll that found a few more events.
             stop.wait(self.poll_seconds)
             if self._due():
                 self.flush(stop)
         self.flush(stop)
 
     def _due(self) -> bool:
-        return self.clock() - self._last_flush >= self.flush_seconds and bool(
-            self._pending or self._malformed()
-        )
+        return bool(self._pending) and self.clock() - self._last_flush >= self.flush_seconds
 
-    def _malformed(self) -> int:
-        return int(getattr(self.reader, "malformed", 0)) - self._malformed_seen
+    def _chunks(self, stop: threading.Event) -> Iterator[tuple[list[Record], int, Pointer]]:
+        """``(records, lines skipped among them, pointer after them)``, from
+        where the last chunk ended, in chunks that end where ``flush_every``
+        is reached. Skipped lines are counted with a pointer past them, so
+        each is committed once however often the log is read."""
+        batches = getattr(self.reader, "batches", None)
+        if callable(batches):
+            # A reader that hands over whole blocks saves per-record work.
+            yield from batches(self.progress.pointer, stop, self._room)
+            return
+        reader = self.reader
+        # Lines skipped after the last record of a pass stay ahead of the
+        # pointer: the next pass reads them again, so each pass starts afresh.
+        base = seen = int(getattr(reader, "malformed", 0))
+        chunk: list[Record] = []
+        pointer = None
+        for record, pointer in reader.process(self.progress.pointer, False, stop):
+            chunk.append(record)
+            seen = int(getattr(reader, "malformed", 0))
+            if len(chunk) >= self._room():
+                yield chunk, seen - base, pointer
+                chunk, base = [], seen
+        if pointer is not None and chunk:
+            yield chunk, seen - base, pointer
 
-    def _chunks(self, stop: threading.Event) -> Iterator[list[tuple[Record, Pointer]]]:
-        chunk: list[tuple[Record, Pointer]] = []
-        for item in self.reader.process(self.progress.pointer, False, stop):
-            chunk.append(item)
-            if len(chunk) >= CHUNK:
-                yield chunk
-                chunk = []
-        if chunk:
-            yield chunk
+    def _room(self) -> int:
+        """How many more lines to read before a commit is due."""
+        return max(1, min(CHUNK, self.flush_every - self._pending))
 
-    def _count(self, chunk: list[tuple[Record, Pointer]]) -> None:
+    def _count(self, records: list[Record], skipped: int, pointer: Pointer) -> None:
         aggregator = self.aggregator
-        unknown = aggregator.unknown(record[3] for record, _ in chunk if len(record) > 3)
+        unknown = aggregator.unknown(record[3] for record in records if len(record) > 3)
         if unknown:
-            aggregator.adopt(self.store.load_visitors(unknown))
+            aggregator.adopt(self.store.load_visitors(unknown), unknown)
         add = aggregator.add
-        for record, _ in chunk:
+        for record in records:
             add(record)
-        self.progress.pointer = chunk[-1][1]
-        self.progress.events += len(chunk)
-        self._pending += len(chunk)
+        self.progress.pointer = pointer
+        self.progress.events += len(records)
+        self._pending += len(records) + skipped
+        self._malformed += skipped
 
     def flush(self, stop: threading.Event | None = None) -> None:
         """Commit what was counted, with the pointer; retry while the store fails."""
-        malformed = self._malformed()
+        malformed = self._malformed
         batch = self.aggregator.drain(self.progress.pointer)
         if malformed:
             batch.filtered[MALFORMED_LINE] = batch.filtered.get(MALFORMED_LINE, 0) + malformed
@@ -139,7 +159,7 @@ class Worker:
             self._last_flush = self.clock()
             return
         self._commit(batch, stop)
-        self._malformed_seen += malformed
+        self._malformed = 0
         self._pending = 0
         self._last_flush = self.clock()
         self.progress.commits += 1

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from manhattan.backend.model import NO_VISIT, Rollup, Visit
+from manhattan.backend.rollups import visits
 from manhattan.backend.rollups.visits import (
     AllRollup,
     FunctionRollup,
@@ -184,3 +185,21 @@ def test_function_rollup_refuses_non_string_buckets() -> None:
 def test_function_rollup_checks_its_arguments(name: object, func: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         FunctionRollup(name, func)  # type: ignore[arg-type]
+
+
+def test_referrer_and_network_answers_are_cached_and_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(visits, "CACHE_SIZE", 2)
+    referrer, network = visits.ReferrerRollup(), visits.NetworkRollup()
+    for ip, url in [
+        ("198.51.100.7", "https://a.example/"),
+        ("198.51.100.8", "https://b.example/"),
+    ]:
+        visit = Visit(referrer=url, ip=ip)
+        first = (referrer.bucket(0.0, visit), network.bucket(0.0, visit))
+        assert (referrer.bucket(1.0, visit), network.bucket(1.0, visit)) == first  # from the cache
+    assert len(referrer._cache) == 2
+    referrer.bucket(2.0, Visit(referrer="https://c.example/"))  # full: starts over
+    assert referrer._cache == {"https://c.example/": "c.example"}
+    assert network._cache == {"198.51.100.7": "198.51.100.0/24", "198.51.100.8": "198.51.100.0/24"}

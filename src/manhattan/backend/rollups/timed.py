@@ -70,16 +70,22 @@ class _LocalPeriodRollup:
 
     def bucket(self, timestamp: float, visit: Visit) -> str:
         """The bucket id of the local period holding ``timestamp``."""
+        return self.period(timestamp)[2]
+
+    def period(self, timestamp: float) -> tuple[float, float, str]:
+        """``(start, end, bucket)`` of the local period holding ``timestamp``:
+        the bucket holds for every time from ``start`` up to, not including,
+        ``end``. (The aggregator uses it to skip asking again.)"""
         current = self._current
         if current[0] <= timestamp < current[1]:
-            return current[2]
+            return current
         previous = self._previous
         if not previous[0] <= timestamp < previous[1]:
             # Events come nearly in time order: a new period replaces the
             # older of the two, and the pair absorbs jitter at a boundary.
             previous = self._period(timestamp)
         self._previous, self._current = current, previous
-        return previous[2]
+        return previous
 
     def _period(self, timestamp: float) -> tuple[float, float, str]:
         if not _MIN_TIMESTAMP <= timestamp < _MAX_TIMESTAMP:

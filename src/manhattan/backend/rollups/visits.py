@@ -27,6 +27,18 @@ class AllRollup:
         return "0"
 
 
+CACHE_SIZE = 10_000
+"""Answers kept per rollup; the cache starts over when full."""
+
+
+def _remember(cache: dict[str, str], key: str, value: str) -> None:
+    # Referrers and addresses repeat (a visitor's every event, a site's
+    # usual referrers), and parsing them costs microseconds.
+    if len(cache) >= CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
+
+
 # --- referrers -------------------------------------------------------------
 
 _HOST = re.compile(r"[a-z0-9_.:-]{1,253}")
@@ -55,9 +67,16 @@ class ReferrerRollup:
     name = "referrer"
     per_visitor = True
 
+    def __init__(self) -> None:
+        self._cache: dict[str, str] = {}
+
     def bucket(self, timestamp: float, visit: Visit) -> str:
         """See :func:`referrer_host`."""
-        return referrer_host(visit.referrer)
+        host = self._cache.get(visit.referrer)
+        if host is None:
+            host = referrer_host(visit.referrer)
+            _remember(self._cache, visit.referrer, host)
+        return host
 
 
 # --- networks --------------------------------------------------------------
@@ -78,6 +97,7 @@ class NetworkRollup:
         # bits: a lookup costs one probe per distinct prefix length, however
         # many networks are named. Values: (position in the map, name).
         self._tables: dict[int, dict[int, dict[int, tuple[int, str]]]] = {4: {}, 6: {}}
+        self._cache: dict[str, str] = {}
         if networks is None:
             return
         if not isinstance(networks, Mapping):
@@ -101,8 +121,15 @@ class NetworkRollup:
 
     def bucket(self, timestamp: float, visit: Visit) -> str:
         """The network name or CIDR, ``"unknown"`` without a valid IP."""
+        network = self._cache.get(visit.ip)
+        if network is None:
+            network = self._network(visit.ip)
+            _remember(self._cache, visit.ip, network)
+        return network
+
+    def _network(self, ip: str) -> str:
         try:
-            address: _Address = ipaddress.ip_address(visit.ip.strip())
+            address: _Address = ipaddress.ip_address(ip.strip())
         except ValueError:
             return "unknown"
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
