@@ -13,7 +13,7 @@ from manhattan.backend.state import BOT, HUMAN, ComplexMark, VisitorState
 def test_a_full_state_round_trips() -> None:
     state = VisitorState()
     state.status = HUMAN
-    state.held = [["1", "goal", "1.0", "v", "0", "Buy", "", "", ""]]
+    state.held = ["1\tgoal\t1.0\tv\t0\tBuy\t\t\t"]
     state.visit = Visit("http://x/é", "http://ref/", "UA", "1.2.3.4", {"CF-IPCountry": "NZ"})
     state.tests = {"T": "True", "Ü": "b"}
     state.crossed = ["T"]

@@ -69,7 +69,8 @@ class VisitorState:
 
     def __init__(self) -> None:
         self.status = PENDING
-        self.held: list[Record] = []
+        # Held records as their (escaped, ASCII) log lines, oldest first.
+        self.held: list[str] = []
         self.visit: Visit | None = None
         self.tests: dict[str, str] = {}
         # The one site this visitor was seen on, or MULTIPLE_SITES. While it
@@ -127,7 +128,7 @@ class VisitorState:
             state = cls()
             state.status = int(data["s"])
             state.site = None if data.get("i") is None else int(data["i"])
-            state.held = [list(map(str, record)) for record in data.get("h", [])]
+            state.held = [str(line) for line in data.get("h", [])]
             if "v" in data:
                 url, referrer, user_agent, ip, headers = data["v"]
                 state.visit = Visit(url, referrer, user_agent, ip, dict(headers))
