@@ -45,10 +45,10 @@ def server(*args: str) -> list[str]:
     return [sys.executable, "-m", "manhattan.server", *args]
 
 
-def count_once(log_path: Path, url: str) -> tuple[float, int]:
+def count_once(log_path: Path, url: str, config: list[str]) -> tuple[float, int]:
     """Wall seconds and peak RSS (bytes) of one ``--once`` run."""
     began = time.perf_counter()
-    child = subprocess.Popen(server("--path", str(log_path), "--url", url, "--once"))
+    child = subprocess.Popen(server("--path", str(log_path), "--url", url, "--once", *config))
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - began
     child.returncode = os.waitstatus_to_exitcode(status)
@@ -106,6 +106,31 @@ def query_latency(log_path: Path, url: str, calls: int) -> dict[str, float]:
         child.wait(timeout=10)
 
 
+def busy_latency(log_path: Path, directory: Path, calls: int) -> dict[str, float]:
+    """``count`` round trips while the server is still counting the log."""
+    bind = f"tcp://127.0.0.1:{free_port()}"
+    url = f"sqlite:///{directory / 'busy.db'}"
+    child = subprocess.Popen(server("--path", str(log_path), "--url", url, "--bind", bind))
+    try:
+        with Client(bind, wait=10_000) as client:
+            client.count("viewed page")  # up (and counting: the database starts empty)
+            times = []
+            for _ in range(calls):
+                began = time.perf_counter()
+                client.count("Purchased", ("Checkout Button", "orange"))
+                times.append(time.perf_counter() - began)
+            busy = client.count("viewed page")
+        times.sort()
+        return {
+            "count p50 while counting, ms": times[len(times) // 2] * 1e3,
+            "count p99 while counting, ms": times[int(len(times) * 0.99)] * 1e3,
+            "visitors counted when the queries ended": busy,
+        }
+    finally:
+        child.terminate()
+        child.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs per figure (median taken)")
@@ -113,6 +138,9 @@ def main() -> None:
     parser.add_argument("--visitors", type=int, default=20_000)
     parser.add_argument("--url", default="sqlite", help="'sqlite' (a fresh file per run) or a URL")
     parser.add_argument("--queries", type=int, default=2000, help="round trips per query figure")
+    parser.add_argument(
+        "--rollups", help="comma-separated rollups (default: all eight built-in ones)"
+    )
     args = parser.parse_args()
     if args.runs < 1 or args.events < 1000 or args.visitors < 10:
         parser.error("--runs >= 1, --events >= 1000 and --visitors >= 10")
@@ -126,6 +154,16 @@ def main() -> None:
             f"in {time.perf_counter() - began:.1f} s"
         )
         log = TimeRotatingLog(log_path)
+        config: list[str] = []
+        if args.rollups:
+            # The server takes a rollup list from a config dict named by dotted path.
+            (directory / "bench_settings.py").write_text(
+                f"CONFIG = {{'rollups': {args.rollups.split(',')!r}}}\n"
+            )
+            os.environ["PYTHONPATH"] = os.pathsep.join(
+                filter(None, [str(directory), os.environ.get("PYTHONPATH")])
+            )
+            config = ["--config", "bench_settings.CONFIG"]
         bare, once, rss = [], [], []
         url = ""
         for run in range(args.runs):
@@ -133,7 +171,7 @@ def main() -> None:
             url = fresh_url(args.url, directory, run)
             if url.startswith("postgresql"):
                 reset_postgres(url)
-            seconds, peak = count_once(log_path, url)
+            seconds, peak = count_once(log_path, url, config)
             once.append(seconds)
             rss.append(peak)
         figures = {
@@ -144,8 +182,12 @@ def main() -> None:
             "peak RSS of --once, MB": max(rss) / 1e6,
         }
         figures |= query_latency(log_path, url, args.queries)
+        figures |= busy_latency(log_path, directory, min(args.queries, 500))
+        if url.startswith("postgresql"):
+            reset_postgres(url)  # leave the shared database as it was
     width = max(map(len, figures))
-    print(f"backend benchmark ({args.url}): median of {args.runs} runs")
+    rollups = args.rollups or "all eight built-in rollups"
+    print(f"backend benchmark ({args.url}; {rollups}): median of {args.runs} runs")
     for name, value in figures.items():
         print(f"  {name:<{width}}  {value:>12,.2f}")
 

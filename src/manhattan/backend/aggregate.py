@@ -88,7 +88,7 @@ class Aggregator:
         *,
         is_crawler: Callable[[str], bool] = is_no_crawler,
         loader: Loader = _no_stored_state,
-        capacity: int = 100_000,
+        capacity: int = 50_000,
     ) -> None:
         if not rollups:
             raise ValueError("at least one rollup is needed")

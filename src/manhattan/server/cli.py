@@ -31,6 +31,9 @@ from manhattan.server.worker import Worker
 
 logger = logging.getLogger("manhattan.server")
 
+QUERY_SWITCH_INTERVAL = 0.0005
+"""Seconds a thread may hold the GIL while the query service runs."""
+
 
 def _positive_int(text: str) -> int:
     try:
@@ -172,11 +175,15 @@ def run(settings: Settings, stop: threading.Event, stderr: TextIO | None = None)
     store = SQLStore(settings.url)
     service = None
     status = None
+    switch = sys.getswitchinterval()
     try:
         _check_pointer(reader, store, settings.path)
         if not settings.once:
             service = QueryService(store, settings.bind)
             service.start()
+            # The counting thread holds the GIL for up to the switch interval
+            # (5 ms by default) at a time: queries answer faster with less.
+            sys.setswitchinterval(QUERY_SWITCH_INTERVAL)
         worker = Worker(
             reader,
             store,
@@ -190,6 +197,7 @@ def run(settings: Settings, stop: threading.Event, stderr: TextIO | None = None)
         logger.info("counting %s into %s", settings.path, store.url)
         worker.run(stop, once=settings.once)
     finally:
+        sys.setswitchinterval(switch)
         if status is not None:
             status.stop()
         if service is not None:

@@ -39,7 +39,7 @@ class Settings:
     week_start: str = "sunday"
     flush_every: int = 20_000
     flush_seconds: float = 1.0
-    capacity: int = 100_000
+    capacity: int = 50_000
     rollups: list[Any] | None = None
     networks: dict[str, Any] = field(default_factory=dict)
 
