@@ -9,6 +9,7 @@ over thousands of visitor ids and every population kind.
 from __future__ import annotations
 
 import bisect
+import json
 import math
 import random
 import types
@@ -48,6 +49,16 @@ def reference_pick(r: float, populations: Any) -> Any:
             total += weight
         return kept[bisect.bisect(starts, r * total) - 1][0]
     return populations[int(r * len(populations))]
+
+
+def reference_weights(populations: Any) -> str:
+    """The weights field, restated: str(name) -> summed weight, zeros dropped, in given order."""
+    weights: dict[str, float] = {}
+    items = populations.items() if isinstance(populations, dict) else [(p, 1) for p in populations]
+    for name, weight in items:
+        if weight > 0:
+            weights[str(name)] = weights.get(str(name), 0.0) + float(weight)
+    return json.dumps(weights, ensure_ascii=False, separators=(",", ":"))
 
 
 def reference_population(vid: str, name: str, populations: Any) -> Any:
@@ -127,7 +138,10 @@ def test_visitor_split_matches_spec_rule(populations: Any) -> None:
         log = MemoryLog()
         visitor = Visitor(vid, log, buffer_writes=False)
         assert visitor.split(name, populations) == expected, (vid, name)
-        assert log.records[0][5:] == [name, str(expected)]
+        assert log.records[0][5:7] == [name, str(expected)]
+        assert log.records[0][7:] == (
+            [] if populations is None else [reference_weights(populations)]
+        )
 
 
 @pytest.mark.parametrize("populations", POPULATION_KINDS)

@@ -95,7 +95,7 @@ REPLAYED = [
     ["1", "page", "1400000000.0000", VID, "4", "", "GET", "http://localhost/", "", ""],
     ["1", "pixel", "1400000001.2500", VID, "4"],
     ["1", "goal", "1400000002.1235", VID, "4", "signup", "", "", ""],
-    ["1", "split", "1400000004.0000", VID, "4", "t", "only"],
+    ["1", "split", "1400000004.0000", VID, "4", "t", "only", '{"only":1.0}'],
 ]
 
 
@@ -457,7 +457,7 @@ def test_split_records_each_test_and_population_once_per_visitor_object() -> Non
     for _ in range(3):
         assert visitor.split("layout", ["wide", "narrow", "tall"]) == first
     visitor.flush()
-    assert [record[5:] for record in log.records] == [["layout", first]]
+    assert [record[5:7] for record in log.records] == [["layout", first]]
 
 
 def test_split_records_again_for_a_different_test() -> None:
@@ -467,7 +467,7 @@ def test_split_records_again_for_a_different_test() -> None:
     b = visitor.split("test b", ["x", "y"])
     visitor.split("test a", ["x", "y"])
     visitor.flush()
-    assert [record[5:] for record in log.records] == [["test a", a], ["test b", b]]
+    assert [record[5:7] for record in log.records] == [["test a", a], ["test b", b]]
 
 
 def test_split_records_again_when_the_population_differs() -> None:
@@ -476,7 +476,7 @@ def test_split_records_again_when_the_population_differs() -> None:
     assert visitor.split("t", ["a"]) == "a"
     assert visitor.split("t", ["b"]) == "b"
     visitor.flush()
-    assert [record[5:] for record in log.records] == [["t", "a"], ["t", "b"]]
+    assert [record[5:7] for record in log.records] == [["t", "a"], ["t", "b"]]
 
 
 def test_split_records_again_for_a_new_visitor_object() -> None:
@@ -485,7 +485,7 @@ def test_split_records_again_for_a_new_visitor_object() -> None:
         visitor = Visitor(VID, log)
         visitor.split("t", ["a"])
         visitor.flush()
-    assert [record[5:] for record in log.records] == [["t", "a"], ["t", "a"]]
+    assert [record[5:7] for record in log.records] == [["t", "a"], ["t", "a"]]
 
 
 @pytest.mark.parametrize(
@@ -504,3 +504,22 @@ def test_split_refuses_bad_test_names(
         visitor.split(test_name)
     assert str(excinfo.value).startswith(message)
     assert visitor.buffer == []
+
+
+@pytest.mark.parametrize(
+    ("populations", "weights"),
+    [
+        pytest.param(None, None, id="none-as-0.3"),
+        pytest.param(["a", "b"], '{"a":1.0,"b":1.0}', id="list"),
+        pytest.param(("a", "a", "b"), '{"a":2.0,"b":1.0}', id="repeats-weigh-more"),
+        pytest.param({"new": 1, "old": 9, "gone": 0}, '{"new":1.0,"old":9.0}', id="dict"),
+        pytest.param({"é": 0.5, "b": 1.5}, '{"é":0.5,"b":1.5}', id="unicode-in-given-order"),
+        pytest.param(
+            [["unhashable"], ["x"]], """{"['unhashable']":1.0,"['x']":1.0}""", id="unhashable"
+        ),
+    ],
+)
+def test_split_records_the_weights_for_the_analysis(populations: Any, weights: str | None) -> None:
+    log = MemoryLog()
+    Visitor(VID, log, buffer_writes=False).split("t", populations)
+    assert log.records[0][7:] == ([] if weights is None else [weights])

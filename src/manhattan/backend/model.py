@@ -137,6 +137,27 @@ class Batch:
         )
 
 
+@dataclass
+class TestStats:
+    """The aggregates of one split test in one (rollup, bucket, site) slice.
+
+    ``visitors`` maps population -> impressions; ``goals`` maps goal ->
+    population -> (conversions, value total, sum of squares of per-visitor
+    value totals); ``weights`` are those split() recorded (empty when
+    unknown); ``crossovers`` counts visitors seen in more than one
+    population; ``value_types`` maps goal -> value type where it has one.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    name: str
+    visitors: dict[str, int] = field(default_factory=dict)
+    goals: dict[str, dict[str, tuple[int, float, float]]] = field(default_factory=dict)
+    weights: dict[str, float] = field(default_factory=dict)
+    crossovers: int = 0
+    value_types: dict[str, str] = field(default_factory=dict)
+
+
 Variant: TypeAlias = tuple[str, str] | Sequence[str]
 """A ``(test name, population)`` pair, as queries name them."""
 

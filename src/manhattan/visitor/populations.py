@@ -8,10 +8,11 @@ Mersenne Twister seeded with the big-endian integer of the seed's UTF-8 bytes.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from bisect import bisect
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from decimal import Decimal
 from functools import lru_cache
 from numbers import Real
@@ -94,6 +95,46 @@ def pick(r: float, names: list[Any], starts: list[float] | None) -> Any:
     if starts is None:
         return names[int(r * len(names))]
     return names[bisect(starts[:-1], r * starts[-1]) - 1]
+
+
+def weights_field(populations: Populations) -> str:
+    """The weights of ``populations`` as the split record's trailing field.
+
+    A JSON object of ``str(population)`` -> weight, so the analysis knows a
+    weighted split's intended ratios without being told again (and sees
+    populations nobody landed in yet). Empty for ``None`` (the 50/50
+    ``True``/``False`` test 0.3 logs always implied). Readers that know only
+    0.3's fields ignore it.
+    """
+    if populations is None:
+        return ""
+    try:
+        key: Hashable = (
+            tuple(populations.items()) if isinstance(populations, Mapping) else tuple(populations)
+        )
+        hash(key)
+    except TypeError:
+        return _weights_json(populations)
+    return _cached_weights(key, isinstance(populations, Mapping))
+
+
+@lru_cache(maxsize=256)
+def _cached_weights(key: tuple[Any, ...], mapping: bool) -> str:
+    return _weights_json(dict(key) if mapping else list(key))
+
+
+def _weights_json(populations: Populations) -> str:
+    weights: dict[str, float] = {}
+    if isinstance(populations, Mapping):
+        # The weights as given (already checked by split()), in the order
+        # given: the first is the analysis's default control.
+        for name, weight in populations.items():
+            if weight > 0:
+                weights[str(name)] = float(weight)
+    else:
+        for name in populations or ():
+            weights[str(name)] = weights.get(str(name), 0.0) + 1.0
+    return json.dumps(weights, ensure_ascii=False, separators=(",", ":"))
 
 
 def choose_population(visitor_id: str, test_name: str, populations: Populations = None) -> Any:

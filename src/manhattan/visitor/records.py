@@ -161,7 +161,15 @@ def goal_record(
 
 
 def split_record(
-    timestamp: str, visitor_id: str, site_id: str, test_name: str, selected: str
+    timestamp: str, visitor_id: str, site_id: str, test_name: str, selected: str, weights: str = ""
 ) -> Record:
-    """A ``split`` record: the visitor was assigned ``selected`` in ``test_name``."""
-    return [VERSION, SPLIT, timestamp, visitor_id, site_id, test_name, selected]
+    """A ``split`` record: the visitor was assigned ``selected`` in ``test_name``.
+
+    ``weights`` (the populations' weights as JSON, see
+    :func:`~manhattan.visitor.populations.weights_field`) is a trailing
+    field 0.3 readers ignore; left out when empty, as 0.3 wrote it.
+    """
+    record = [VERSION, SPLIT, timestamp, visitor_id, site_id, test_name, selected]
+    if weights:
+        record.append(weights)
+    return record

@@ -7,7 +7,13 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from manhattan.visitor import records
-from manhattan.visitor.populations import Populations, check_populations, draw, pick
+from manhattan.visitor.populations import (
+    Populations,
+    check_populations,
+    draw,
+    pick,
+    weights_field,
+)
 from manhattan.visitor.records import check_site_id
 
 if TYPE_CHECKING:
@@ -123,7 +129,11 @@ class Visitor:
             self._split_logged = set()
         if key not in self._split_logged:
             self._split_logged.add(key)
-            self.record(records.split_record(self._stamp(), self.id, self.site_id, *key))
+            self.record(
+                records.split_record(
+                    self._stamp(), self.id, self.site_id, *key, weights_field(populations)
+                )
+            )
         return selected
 
     def flush(self) -> None:

@@ -116,7 +116,23 @@ ALL_TESTS = select(tests.c.name, tests.c.first, tests.c.last).order_by(
 TESTS = select(tests).order_by(tests.c.first.desc(), tests.c.name)
 GOALS = select(goals).order_by(goals.c.name)
 FILTERED = select(filtered.c.reason, filtered.c.events)
+TEST_SLICE = select(
+    counts.c.population,
+    counts.c.goal,
+    counts.c.visitors,
+    counts.c.value_total,
+    counts.c.value_sumsq,
+).where(
+    counts.c.rollup == bindparam("rollup"),
+    counts.c.bucket == bindparam("bucket"),
+    counts.c.site == bindparam("site"),
+    counts.c.test == bindparam("test"),
+)
+"""Every row of one test in one (rollup, bucket, site) slice."""
+TEST_INFO = select(tests.c.crossovers, tests.c.weights).where(tests.c.name == bindparam("name"))
 READS: Final = {
+    "test_slice": TEST_SLICE,
+    "test_info": TEST_INFO,
     "pointer": POINTER,
     "count": COUNT,
     "populations": POPULATIONS,

@@ -13,7 +13,14 @@ from sqlalchemy import Connection, Select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
-from manhattan.backend.model import IMPRESSION, VIEWED_PAGE, Batch, QueryError, Variant
+from manhattan.backend.model import (
+    IMPRESSION,
+    VIEWED_PAGE,
+    Batch,
+    QueryError,
+    TestStats,
+    Variant,
+)
 from manhattan.backend.persistence import schema as s
 from manhattan.backend.persistence.engine import (
     SNAPSHOT,
@@ -286,6 +293,37 @@ class SQLStore:
             types = dict(self._query_in(cursor, s.value_types, names))
             rows = self._slice(cursor, s.ALL_ROLLUP, s.ALL_BUCKET, site, test_name, names)
         return results_of(types, rows, names)
+
+    def test_stats(
+        self,
+        test_name: str,
+        rollup_key: str = "all",
+        bucket_id: Any = 0,
+        site_id: int | None = None,
+    ) -> TestStats:
+        """Everything the analysis of one test needs, from one snapshot: per
+        population its visitors (impressions) and, per goal, (conversions,
+        value total, sum of squares of per-visitor totals); the weights its
+        split() calls recorded; its crossover visitors; goals' value types."""
+        key = counter_key(None, (test_name, ""), rollup_key, bucket_id, site_id)
+        params = {"rollup": key.rollup, "bucket": key.bucket, "site": key.site, "test": test_name}
+        with self._cursor(snapshot=True) as cursor:
+            rows = self._query(cursor, "test_slice", params)
+            info = self._query(cursor, "test_info", {"name": test_name})
+            names = sorted({goal for _, goal, *_ in rows if goal != IMPRESSION})
+            types = dict(self._query_in(cursor, s.value_types, names)) if names else {}
+        stats = TestStats(test_name)
+        for population, goal, visitors, total, sumsq in rows:
+            if goal == IMPRESSION:
+                stats.visitors[population] = int(visitors)
+            else:
+                stats.goals.setdefault(goal, {})[population] = (int(visitors), total, sumsq)
+        if info:
+            crossovers, weights = info[0]
+            stats.crossovers = int(crossovers)
+            stats.weights = json.loads(weights) if weights else {}
+        stats.value_types = {name: value_type for name, value_type in types.items() if value_type}
+        return stats
 
     def all_tests(self) -> list[tuple[str, float, float]]:
         """``[(name, first timestamp, last timestamp)]``, newest first."""
