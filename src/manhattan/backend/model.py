@@ -212,6 +212,19 @@ class Queries(Protocol):
         """Every test: name, first and last time, populations, crossovers, weights."""
         ...
 
+    def analyze(
+        self,
+        test_name: str,
+        goals: Sequence[str] | None = None,
+        control: str | None = None,
+        site_id: int | None = None,
+        rollup_key: str = "all",
+        bucket_id: Any = 0,
+    ) -> dict[str, Any]:
+        """The statistics of a split test, per population and goal (see
+        :mod:`manhattan.analysis.report`)."""
+        ...
+
 
 @runtime_checkable
 class Store(Protocol):

@@ -149,6 +149,27 @@ class Client:
         """Every test: name, first and last time, populations, crossovers, weights."""
         return _convert("tests", _records, self.call("tests"))
 
+    def analyze(
+        self,
+        test_name: str,
+        goals: Sequence[str] | None = None,
+        control: str | None = None,
+        site_id: int | None = None,
+        rollup_key: str = "all",
+        bucket_id: Any = 0,
+    ) -> dict[str, Any]:
+        """The statistics of a split test (see :mod:`manhattan.analysis.report`)."""
+        result = self.call(
+            "analyze",
+            test_name,
+            None if goals is None else list(goals),
+            control,
+            site_id,
+            rollup_key,
+            bucket_id,
+        )
+        return _convert("analyze", _mapping, result)
+
     def close(self) -> None:
         """Close the connection; a later call opens a new one."""
         self._close_socket()
@@ -247,6 +268,12 @@ def _result_table(value: Any) -> dict[str, list[float]]:
     if not isinstance(value, dict):
         raise TypeError(value)
     return {population: [_number(v) for v in _list(row)] for population, row in value.items()}
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise TypeError(value)
+    return value
 
 
 def _records(value: Any) -> list[dict[str, Any]]:

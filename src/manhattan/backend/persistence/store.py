@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
+from manhattan.analysis import report
 from manhattan.backend.model import (
     IMPRESSION,
     VIEWED_PAGE,
@@ -324,6 +325,23 @@ class SQLStore:
             stats.weights = json.loads(weights) if weights else {}
         stats.value_types = {name: value_type for name, value_type in types.items() if value_type}
         return stats
+
+    def analyze(
+        self,
+        test_name: str,
+        goals: Sequence[str] | None = None,
+        control: str | None = None,
+        site_id: int | None = None,
+        rollup_key: str = "all",
+        bucket_id: Any = 0,
+    ) -> dict[str, Any]:
+        """The statistics of a split test from its :meth:`test_stats` (see
+        :func:`manhattan.analysis.report.analyze`)."""
+        if not isinstance(test_name, str) or not test_name:
+            raise QueryError("analyze() needs a test name")
+        return report.analyze(
+            self.test_stats(test_name, rollup_key, bucket_id, site_id), goals, control
+        )
 
     def all_tests(self) -> list[tuple[str, float, float]]:
         """``[(name, first timestamp, last timestamp)]``, newest first."""
