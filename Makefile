@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest bench bench-backend demo clean
+.PHONY: test lint typecheck pytest bench bench-backend bench-analysis demo clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ bench: $(STAMP)
 
 bench-backend: $(STAMP)
 	$(BIN)/python bench/backend.py
+
+bench-analysis: $(STAMP)
+	$(BIN)/python bench/analysis.py
 
 demo: $(STAMP)
 	$(BIN)/python -m demo.run

@@ -19,6 +19,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from demo.shop import BANNER_TEST, BUTTON_TEST, make_app
 from demo.traffic import simulate
 from manhattan.client import Client
+from manhattan.client.report import render
 
 GOALS = ["viewed page", "Added To Cart", "Began Checkout", "Purchased", "Abandoned Cart"]
 ABANDONED = "Abandoned Cart|Added To Cart|Began Checkout"
@@ -105,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"all sites: {client.count('viewed page'):,} visitors viewed a page "
                 f"(bots never loaded the pixel, so none of their {tally.bots} is counted)"
             )
+            print("\nmanhattan-report (the analysis of the button test):\n")
+            goals = ["Added To Cart", "Purchased", "Abandoned Cart"]
+            print(render(client.analyze(BUTTON_TEST, goals)))
     finally:
         serve.terminate()
         serve.wait(timeout=10)

@@ -40,3 +40,5 @@ def test_demo_counts_people_and_not_bots(tmp_path: Path) -> None:
     assert sum(int(n.replace(",", "")) for n in visitors.groups()) == 30
     assert "all sites: 30 visitors viewed a page" in out
     assert (tmp_path / "manhattan.db").exists()
+    assert "Checkout Button  (control: green)" in out  # the analysis ends it
+    assert "sample ratio: " in out

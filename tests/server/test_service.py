@@ -176,7 +176,7 @@ def test_ping_does_not_touch_the_queries_object(service, queries):
 
 def test_query_methods_are_exactly_the_read_only_queries():
     assert (
-        frozenset({"count", "goal_value", "all_tests", "results", "goals", "tests"})
+        frozenset({"count", "goal_value", "all_tests", "results", "goals", "tests", "analyze"})
         == QUERY_METHODS
     )
 
@@ -521,3 +521,16 @@ def test_many_raw_clients_interleaved(service):
     finally:
         for socket in sockets:
             socket.close()
+
+
+def test_non_finite_numbers_deep_in_a_result_become_null() -> None:
+    class Deep:
+        def tests(self) -> list[dict[str, object]]:
+            return [
+                {"name": "T", "weights": {"a": 1.5, "b": math.inf}, "populations": ("a",), "n": 2}
+            ]
+
+    reply = json.loads(answer(Deep(), b'{"method": "tests"}'))  # type: ignore[arg-type]
+    assert reply == {
+        "result": [{"name": "T", "weights": {"a": 1.5, "b": None}, "populations": ["a"], "n": 2}]
+    }

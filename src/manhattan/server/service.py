@@ -108,9 +108,13 @@ def answer(queries: Queries, request: bytes) -> bytes:
     except Exception as exc:
         return error_reply(type(exc).__name__, str(exc))
     try:
-        return json.dumps(
-            {"result": _finite(result)}, allow_nan=False, separators=(",", ":")
-        ).encode()
+        try:
+            # Most results hold no NaN or infinity: skip the walk that replaces them.
+            return json.dumps({"result": result}, allow_nan=False, separators=(",", ":")).encode()
+        except ValueError:
+            return json.dumps(
+                {"result": _finite(result)}, allow_nan=False, separators=(",", ":")
+            ).encode()
     except Exception:
         # TypeError (a set...), ValueError, RecursionError (a cycle): a bug
         # in the queries object, which must not end the service thread.

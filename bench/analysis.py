@@ -1,0 +1,92 @@
+"""Analysis benchmark: ``analyze`` round trip for 4 populations and 10 goals.
+
+Run: ``make bench-analysis`` (or ``.venv/bin/python bench/analysis.py
+[--calls N] [--runs N]``). A store (SQLite file) holds one test with four
+populations and ten goals (five with values); a query service answers
+``analyze`` over loopback, timed through ``manhattan.client.Client``, with
+``count`` timed in the same runs as the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from manhattan.backend.model import ALL_SITES, Batch, CounterKey, GoalInfo, TestInfo
+from manhattan.backend.persistence import SQLStore
+from manhattan.client import Client
+from manhattan.server.service import QueryService
+
+POPULATIONS = ["control", "blue", "green", "red"]
+GOALS = [f"goal {i}" for i in range(10)]
+
+
+def fill(store: SQLStore) -> None:
+    rng = random.Random(1)
+    counts: dict[CounterKey, list[float]] = {}
+    for population in POPULATIONS:
+        visitors = rng.randint(40_000, 42_000)
+        counts[CounterKey("all", "0", ALL_SITES, "", "Test", population)] = [visitors, 0.0, 0.0]
+        for i, goal in enumerate(GOALS):
+            converted = int(visitors * rng.uniform(0.01, 0.3))
+            total = converted * rng.uniform(5, 50) if i % 2 else 0.0
+            squares = total * total / max(converted, 1) * 1.5
+            counts[CounterKey("all", "0", ALL_SITES, goal, "Test", population)] = [
+                converted, total, squares,
+            ]  # fmt: skip
+    store.commit(
+        Batch(
+            counts=counts,
+            goals={
+                goal: GoalInfo("S" if i % 2 else "", "C", 1.0, 2.0) for i, goal in enumerate(GOALS)
+            },
+            tests={"Test": TestInfo(1.0, 2.0, weights=dict.fromkeys(POPULATIONS, 1.0))},
+        )
+    )
+
+
+def median_ms(call: Callable[[], object], calls: int) -> float:
+    times = []
+    for _ in range(calls):
+        began = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times) * 1e3
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=300, help="round trips per run")
+    parser.add_argument("--runs", type=int, default=5, help="runs (median of their medians)")
+    args = parser.parse_args()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        SQLStore(f"sqlite:///{Path(tmp) / 'a.db'}") as store,
+    ):
+        fill(store)
+        with (
+            QueryService(store, "tcp://127.0.0.1:0") as service,
+            Client(service.address) as client,
+        ):
+            analysis = client.analyze("Test", GOALS)
+            assert len(analysis["goals"]) == 10
+            counts, analyses = [], []
+            for _ in range(args.runs):
+                counts.append(
+                    median_ms(lambda: client.count("goal 1", ("Test", "blue")), args.calls)
+                )
+                analyses.append(median_ms(lambda: client.analyze("Test", GOALS), args.calls))
+    count_ms, analyze_ms = statistics.median(counts), statistics.median(analyses)
+    print(f"analysis benchmark: median of {args.runs} runs of {args.calls} round trips")
+    print(f"  count round trip p50, ms                 {count_ms:8.3f}")
+    print(f"  analyze (4 populations, 10 goals) p50, ms {analyze_ms:8.3f}")
+    print(f"  analyze, x count                          {analyze_ms / count_ms:8.1f}")
+
+
+if __name__ == "__main__":
+    main()

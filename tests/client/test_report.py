@@ -1,0 +1,136 @@
+"""manhattan-report against a real query service over a real store."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from manhattan.backend.model import ALL_SITES, Batch, CounterKey, GoalInfo, TestInfo
+from manhattan.backend.persistence import SQLStore
+from manhattan.client.report import main, render
+from manhattan.server.service import QueryService
+
+
+def counts(rows: dict[tuple[str, str], tuple[int, float, float]]) -> dict[CounterKey, list[float]]:
+    return {
+        CounterKey("all", "0", ALL_SITES, goal, "Button", population): list(value)
+        for (goal, population), value in rows.items()
+    }
+
+
+@pytest.fixture
+def address(tmp_path: Path) -> Iterator[str]:
+    with SQLStore(f"sqlite:///{tmp_path / 'm.db'}") as store:
+        store.commit(
+            Batch(
+                counts=counts(
+                    {
+                        ("", "green"): (1000, 0, 0),
+                        ("", "orange"): (1000, 0, 0),
+                        ("", "tiny"): (20, 0, 0),
+                        ("Buy", "green"): (100, 1000.0, 20000.0),
+                        ("Buy", "orange"): (130, 1300.0, 26000.0),
+                        ("Buy", "tiny"): (2, 20.0, 200.0),
+                        ("Cart", "green"): (300, 0, 0),
+                        ("Cart", "orange"): (0, 0, 0),
+                    }
+                ),
+                goals={"Buy": GoalInfo("S", "C", 1.0, 2.0), "Cart": GoalInfo("", "", 1.0, 2.0)},
+                tests={
+                    "Button": TestInfo(
+                        1.0, 2.0, weights={"green": 1.0, "orange": 1.0, "tiny": 0.02}
+                    )
+                },
+            )
+        )
+        with QueryService(store, "tcp://127.0.0.1:0") as service:
+            yield service.address
+
+
+def test_the_table(address: str) -> None:
+    out = io.StringIO()
+    assert main(["Button", "--connect", address], out) == 0
+    text = out.getvalue()
+    assert text.startswith("Button  (control: green)\nsample ratio: ok")
+    assert "goal: Buy" in text
+    assert "goal: Cart" in text
+    orange = next(line for line in text.splitlines() if line.strip().startswith("orange"))
+    assert "1,000" in orange
+    assert "13.0%" in orange
+    assert "+30.0%" in orange
+    tiny = next(line for line in text.splitlines() if line.strip().startswith("tiny"))
+    assert "not enough data" in tiny
+    assert "per visitor" in text
+
+
+def test_json_and_goal_selection(address: str) -> None:
+    out = io.StringIO()
+    assert (
+        main(
+            ["Button", "--goal", "Buy", "--json", "--control", "orange", "--connect", address], out
+        )
+        == 0
+    )
+    analysis = json.loads(out.getvalue())
+    assert analysis["control"] == "orange"
+    assert list(analysis["goals"]) == ["Buy"]
+
+
+def test_server_errors_are_one_line(address: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["Nope", "--connect", address]) == 1
+    assert capsys.readouterr().err.startswith("manhattan-report: error: QueryError")
+
+
+def test_no_server_is_a_timeout(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["Button", "--connect", "tcp://127.0.0.1:9", "--wait", "200"]) == 1
+    assert "manhattan-report: error:" in capsys.readouterr().err
+
+
+def test_render_flags_a_sample_ratio_mismatch() -> None:
+    analysis = {
+        "test": "T",
+        "control": "a",
+        "crossovers": 2,
+        "srm": {"mismatch": True, "p_value": 1e-9, "weights_recorded": False},
+        "goals": {
+            "g": {
+                "populations": {
+                    "a": {
+                        "visitors": 10,
+                        "conversions": 0,
+                        "rate": 0.0,
+                        "rate_interval": [0, 0.3],
+                    },
+                    "b": {
+                        "visitors": 10,
+                        "conversions": 1,
+                        "rate": 0.1,
+                        "rate_interval": [0.01, 0.4],
+                        "lift": {"absolute": 0.1, "relative": None},
+                        "p_value": 0.5,
+                        "p_value_holm": 0.5,
+                        "chance_to_beat_control": 0.8,
+                    },
+                    # An older server's reply, without the newer fields.
+                    "c": {
+                        "visitors": 0,
+                        "conversions": 0,
+                        "rate": 0.0,
+                        "rate_interval": [0, 1],
+                        "p_value": 0.9,
+                    },
+                }
+            }
+        },
+    }
+    text = render(analysis)
+    assert "MISMATCH" in text
+    assert "p = <0.0001" in text
+    assert "weights assumed equal" in text
+    assert "+0.1" in text  # no relative lift over a control rate of 0
+    row_c = next(line for line in text.splitlines() if line.strip().startswith("c "))
+    assert row_c.split()[-4:] == ["n/a", "0.9000", "-", "n/a"]
