@@ -328,6 +328,7 @@ def test_error_reply_from_any_server_keeps_its_type_and_message():
         pytest.param(lambda c: c.all_tests(), b"[[1, 2, 3]]", id="all-tests-name-number"),
         pytest.param(lambda c: c.all_tests(), b'["abc"]', id="all-tests-row-string"),
         pytest.param(lambda c: c.results("t", ["g"]), b"[1]", id="results-list"),
+        pytest.param(lambda c: c.analyze("t"), b"[1]", id="analyze-list"),
         pytest.param(lambda c: c.results("t", ["g"]), b'{"a": 1}', id="results-row-number"),
         pytest.param(lambda c: c.results("t", ["g"]), b'{"a": ["x"]}', id="results-value-string"),
         pytest.param(lambda c: c.goals(), b"[1]", id="goals-row-number"),

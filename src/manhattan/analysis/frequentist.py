@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from manhattan.analysis.special import chi2_sf, fisher_exact, norm_sf, t_two_sided
+from manhattan.analysis.fisher import fisher_exact
+from manhattan.analysis.special import chi2_sf, norm_sf, t_two_sided
 
 Z95 = 1.959963984540054
 """The two-sided 95% quantile of the standard normal."""
