@@ -75,6 +75,11 @@ def test_z_test_matches_statsmodels_on_random_tables() -> None:
     assert checked > 150
 
 
+def test_z_test_with_an_empty_arm_finds_nothing() -> None:
+    assert two_proportion_z_test(0, 0, 5, 100) == 1.0
+    assert two_proportion_z_test(5, 100, 0, 0) == 1.0
+
+
 def test_conversion_p_value_uses_fisher_when_a_cell_expects_few() -> None:
     for c_c, n_c, c_v, n_v in TABLES:
         p, used = conversion_p_value(c_c, n_c, c_v, n_v)

@@ -157,3 +157,30 @@ def test_a_goal_nobody_reached_is_all_zeros() -> None:
     assert (orange["conversions"], orange["rate"], orange["verdict"]) == (0, 0.0, NOT_ENOUGH)
     assert orange["lift"]["relative"] is None  # nothing to be relative to
     assert not math.isnan(orange["rate_interval"][1])
+
+
+def test_weights_given_in_the_query_replace_the_recorded_ones() -> None:
+    # A 0.3 log: no weights recorded; the split was 1:3.
+    stats = TestStats("T", visitors={"a": 25_000, "b": 75_000})
+    assert analyze(stats, [])["srm"]["mismatch"] is True  # against equal weights
+    given = analyze(stats, [], weights={"a": 1, "b": 3.0})
+    assert given["srm"]["mismatch"] is False
+    assert (given["srm"]["weights_given"], given["srm"]["weights_recorded"]) == (True, False)
+    assert given["control"] == "a"  # the first weight given
+
+
+@pytest.mark.parametrize(
+    "weights",
+    [
+        pytest.param({}, id="empty"),
+        pytest.param(["a"], id="not-an-object"),
+        pytest.param({"a": 0}, id="zero"),
+        pytest.param({"a": -1}, id="negative"),
+        pytest.param({"a": True}, id="bool"),
+        pytest.param({"a": "1"}, id="text"),
+        pytest.param({"a": math.inf}, id="infinite"),
+    ],
+)
+def test_bad_weights_in_the_query(weights: object) -> None:
+    with pytest.raises(QueryError, match="weight"):
+        analyze(shop(), [], weights=weights)  # type: ignore[arg-type]

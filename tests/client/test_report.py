@@ -80,6 +80,23 @@ def test_json_and_goal_selection(address: str) -> None:
     assert list(analysis["goals"]) == ["Buy"]
 
 
+def test_weights_for_a_log_that_lacks_them(address: str) -> None:
+    out = io.StringIO()
+    args = ["Button", "--weight", "green=1", "--weight", "orange=1", "--weight", "tiny=0.02"]
+    assert main([*args, "--connect", address], out) == 0
+    assert "weights given" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "weight", [pytest.param("green", id="no-number"), pytest.param("=2", id="no-name")]
+)
+def test_bad_weight_flags(weight: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["Button", "--weight", weight])
+    assert exited.value.code == 2
+    assert "--weight must be POPULATION=NUMBER" in capsys.readouterr().err
+
+
 def test_server_errors_are_one_line(address: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["Nope", "--connect", address]) == 1
     assert capsys.readouterr().err.startswith("manhattan-report: error: QueryError")

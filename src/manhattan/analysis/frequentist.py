@@ -69,6 +69,8 @@ def two_proportion_z_test(
     control_conversions: int, control_visitors: int, conversions: int, visitors: int
 ) -> float:
     """Two-sided p-value of the pooled two-proportion z-test (1.0 when it is undefined)."""
+    if not control_visitors or not visitors:
+        return 1.0
     pooled = (control_conversions + conversions) / (control_visitors + visitors)
     variance = pooled * (1 - pooled) * (1 / control_visitors + 1 / visitors)
     if variance <= 0:

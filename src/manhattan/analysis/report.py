@@ -11,7 +11,8 @@ expected loss; and, for the test, the sample ratio mismatch check.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from manhattan.analysis import bayes
@@ -29,6 +30,23 @@ from manhattan.backend.model import VIEWED_PAGE, QueryError, TestStats
 MIN_VISITORS = 100
 MIN_CONVERSIONS = 5
 NOT_ENOUGH = "not enough data"
+
+
+def check_weights(weights: object) -> dict[str, float]:
+    """Weights given in a query: population -> a positive finite number."""
+    if not isinstance(weights, Mapping) or not weights:
+        raise QueryError("weights must be a non-empty object of population -> weight")
+    checked: dict[str, float] = {}
+    for name, weight in weights.items():
+        if (
+            isinstance(weight, bool)
+            or not isinstance(weight, int | float)
+            or not math.isfinite(weight)
+            or weight <= 0
+        ):
+            raise QueryError(f"weight of population {name!r} must be a positive number")
+        checked[str(name)] = float(weight)
+    return checked
 
 
 def choose_control(stats: TestStats, populations: Sequence[str], control: object = None) -> str:
@@ -50,11 +68,18 @@ def analyze(
     stats: TestStats,
     goals: Sequence[str] | None = None,
     control: object = None,
+    weights: Mapping[str, float] | None = None,
     *,
     min_visitors: int = MIN_VISITORS,
     min_conversions: int = MIN_CONVERSIONS,
 ) -> dict[str, Any]:
-    """The analysis of a test (see the module text), as plain data."""
+    """The analysis of a test (see the module text), as plain data.
+
+    ``weights`` (population -> weight) replace those split() recorded: for
+    logs written before weights were recorded, or by Manhattan 0.3.
+    """
+    if weights is not None:
+        stats = replace(stats, weights=check_weights(weights))
     if goals is None:
         goals = sorted(stats.goals)
     elif isinstance(goals, str) or not all(isinstance(goal, str) for goal in goals):
@@ -64,12 +89,12 @@ def analyze(
         raise QueryError(f"test {stats.name!r} has no visitors in this slice")
     chosen = choose_control(stats, populations, control)
     observed = [stats.visitors.get(population, 0) for population in populations]
-    weights = (
+    shares = (
         [stats.weights.get(p, 0.0) for p in populations]
         if stats.weights
         else [1.0] * len(populations)
     )
-    chi2, srm_p, mismatch = sample_ratio_mismatch(observed, weights)
+    chi2, srm_p, mismatch = sample_ratio_mismatch(observed, shares)
     result: dict[str, Any] = {
         "test": stats.name,
         "control": chosen,
@@ -80,8 +105,9 @@ def analyze(
             "chi2": _finite(chi2),
             "p_value": srm_p,
             "mismatch": mismatch,
-            "weights": dict(zip(populations, weights, strict=True)),
-            "weights_recorded": bool(stats.weights),
+            "weights": dict(zip(populations, shares, strict=True)),
+            "weights_recorded": bool(stats.weights) and weights is None,
+            "weights_given": weights is not None,
         },
         "goals": {},
     }

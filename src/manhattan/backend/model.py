@@ -220,9 +220,11 @@ class Queries(Protocol):
         site_id: int | None = None,
         rollup_key: str = "all",
         bucket_id: Any = 0,
+        weights: Mapping[str, float] | None = None,
     ) -> dict[str, Any]:
         """The statistics of a split test, per population and goal (see
-        :mod:`manhattan.analysis.report`)."""
+        :mod:`manhattan.analysis.report`); ``weights`` replace the recorded
+        ones (for logs that lack them)."""
         ...
 
 

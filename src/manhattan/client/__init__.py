@@ -157,8 +157,10 @@ class Client:
         site_id: int | None = None,
         rollup_key: str = "all",
         bucket_id: Any = 0,
+        weights: dict[str, float] | None = None,
     ) -> dict[str, Any]:
-        """The statistics of a split test (see :mod:`manhattan.analysis.report`)."""
+        """The statistics of a split test (see :mod:`manhattan.analysis.report`);
+        ``weights`` (population -> weight) replace those split() recorded."""
         result = self.call(
             "analyze",
             test_name,
@@ -167,6 +169,7 @@ class Client:
             site_id,
             rollup_key,
             bucket_id,
+            weights,
         )
         return _convert("analyze", _mapping, result)
 

@@ -29,6 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--control", help="the control population (default: the first listed)")
     parser.add_argument("--site", type=int, help="one site id (default: all sites)")
+    parser.add_argument(
+        "--weight",
+        action="append",
+        metavar="POPULATION=WEIGHT",
+        help="the split's weight of a population, for logs that did not record them (repeatable)",
+    )
     parser.add_argument("--json", action="store_true", help="print the analysis as JSON")
     parser.add_argument("--connect", default=DEFAULT_CONNECT, help="the server's query socket")
     parser.add_argument("--wait", type=int, default=5000, help="milliseconds to wait for a reply")
@@ -51,7 +57,13 @@ def render(analysis: dict[str, Any]) -> str:
     """The analysis as a terminal table."""
     srm = analysis["srm"]
     verdict = "MISMATCH: do not trust this test" if srm["mismatch"] else "ok"
-    weights = "recorded" if srm["weights_recorded"] else "assumed equal"
+    weights = (
+        "given"
+        if srm.get("weights_given")
+        else "recorded"
+        if srm["weights_recorded"]
+        else "assumed equal"
+    )
     lines = [
         f"{analysis['test']}  (control: {analysis['control']})",
         f"sample ratio: {verdict} (p = {_p(srm['p_value'])}, weights {weights}); "
@@ -71,7 +83,7 @@ def render(analysis: dict[str, Any]) -> str:
             if population != analysis["control"]:
                 lift = _lift(row.get("lift"))
                 if row.get("p_value") is None:
-                    p, holm, beat = "not enough data", "", ""
+                    p, holm, beat = "  not enough data", "", ""
                 else:
                     p, holm = _p(row["p_value"]), _p(row.get("p_value_holm"))
                     beat = _percent(row.get("chance_to_beat_control"))
@@ -103,10 +115,24 @@ def _lift(lift: dict[str, Any] | None) -> str:
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Entry point of ``manhattan-report``; returns the exit status."""
     out = sys.stdout if out is None else out
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    weights = None
+    if args.weight:
+        weights = {}
+        for item in args.weight:
+            name, _, number = item.rpartition("=")
+            try:
+                weights[name] = float(number)
+            except ValueError:
+                parser.error(f"--weight must be POPULATION=NUMBER, not {item!r}")
+            if not name:
+                parser.error(f"--weight must be POPULATION=NUMBER, not {item!r}")
     try:
         with Client(args.connect, wait=args.wait) as client:
-            analysis = client.analyze(args.test, args.goals, args.control, args.site)
+            analysis = client.analyze(
+                args.test, args.goals, args.control, args.site, weights=weights
+            )
     except (ServerError, TimeoutError, ValueError) as exc:
         print(f"manhattan-report: error: {exc}", file=sys.stderr)
         return 1

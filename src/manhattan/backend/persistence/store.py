@@ -334,14 +334,14 @@ class SQLStore:
         site_id: int | None = None,
         rollup_key: str = "all",
         bucket_id: Any = 0,
+        weights: Mapping[str, float] | None = None,
     ) -> dict[str, Any]:
         """The statistics of a split test from its :meth:`test_stats` (see
         :func:`manhattan.analysis.report.analyze`)."""
         if not isinstance(test_name, str) or not test_name:
             raise QueryError("analyze() needs a test name")
-        return report.analyze(
-            self.test_stats(test_name, rollup_key, bucket_id, site_id), goals, control
-        )
+        stats = self.test_stats(test_name, rollup_key, bucket_id, site_id)
+        return report.analyze(stats, goals, control, weights)
 
     def all_tests(self) -> list[tuple[str, float, float]]:
         """``[(name, first timestamp, last timestamp)]``, newest first."""
