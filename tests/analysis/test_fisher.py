@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from fractions import Fraction
 
 import numpy as np
@@ -12,26 +12,7 @@ import pytest
 from scipy import stats
 
 from manhattan.analysis.fisher import fisher_exact
-
-REL = 1e-9
-ABS = 1e-300  # below this SciPy and we both lose digits to underflow
-
-
-def assert_all_close(
-    cases: Iterable[tuple[object, float, float]], rel: float = REL, abs_: float = ABS
-) -> None:
-    """Every (input, got, want) agrees; the failure lists the disagreements."""
-    bad = [
-        (args, got, want)
-        for args, got, want in cases
-        if not math.isclose(got, want, rel_tol=rel, abs_tol=abs_)
-    ]
-    assert not bad, f"{len(bad)} mismatches, first ones: {bad[:5]}"
-
-
-def log_uniform(rng: random.Random, lo: float, hi: float) -> float:
-    return 10.0 ** rng.uniform(math.log10(lo), math.log10(hi))
-
+from tests.analysis.closeness import assert_all_close, log_uniform
 
 # -- Fisher's exact test ----------------------------------------------------------
 
