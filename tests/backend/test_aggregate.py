@@ -21,10 +21,11 @@ from manhattan.backend.aggregate import (
     MAX_HELD,
     UNKNOWN_KIND,
     UNKNOWN_VERSION,
+    UNREADABLE_STATE,
     Aggregator,
 )
 from manhattan.backend.complexgoals import parse_complex_goal
-from manhattan.backend.model import ALL_SITES, Batch, Rollup, Visit
+from manhattan.backend.model import ALL_SITES, Batch, CounterKey, Rollup, Visit
 from manhattan.backend.rollups import (
     AllRollup,
     BrowserRollup,
@@ -430,6 +431,14 @@ def test_visitors_looked_up_ahead_are_not_looked_up_again() -> None:
     aggregator.adopt({}, aggregator.unknown(["new", "new"]))
     aggregator.add_all([pixel("new"), pixel("other")])
     assert asked == [["other"]]  # "new" was known to be new; "other" was not prefetched
+
+
+def test_a_damaged_stored_state_starts_the_visitor_afresh() -> None:
+    aggregator = Aggregator(ROLLUPS, loader=lambda ids: dict.fromkeys(ids, "{not json"))
+    aggregator.add_all([pixel("a"), page("a")])
+    batch = aggregator.drain()
+    assert batch.filtered[UNREADABLE_STATE] == 1
+    assert batch.counts[CounterKey("all", "0", ALL_SITES, "viewed page", "", "")][0] == 1
 
 
 def test_eviction_keeps_memory_bounded_and_states_reload() -> None:

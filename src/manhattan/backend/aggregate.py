@@ -57,6 +57,7 @@ HELD_OVERFLOW = "held overflow"
 MALFORMED = "malformed record"
 UNKNOWN_VERSION = "unknown version"
 UNKNOWN_KIND = "unknown kind"
+UNREADABLE_STATE = "unreadable visitor state"
 
 # Fewest fields of each kind (0.3's layout; later fields are extensions).
 MIN_FIELDS = {"page": 10, "pixel": 5, "goal": 9, "split": 7}
@@ -150,10 +151,18 @@ class Aggregator:
                 text = stored.pop(visitor_id)
             else:
                 text = self.loader([visitor_id]).get(visitor_id)
-            state = VisitorState() if text is None else VisitorState.from_json(text)
+            state = VisitorState() if text is None else self._decode(text)
         visitors[visitor_id] = state  # most recently used last
         self._dirty.add(visitor_id)
         return state
+
+    def _decode(self, text: str) -> VisitorState:
+        try:
+            return VisitorState.from_json(text)
+        except ValueError:
+            # A damaged row must not stop counting: the visitor starts afresh.
+            self.filtered[UNREADABLE_STATE] += 1
+            return VisitorState()
 
     # Records
 
