@@ -70,3 +70,47 @@ def postgres_url() -> Iterator[str]:
         with conn:
             conn.execute("SET lock_timeout = '10s'")  # a leaked transaction fails, not hangs
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+REDIS_HOST = "127.0.0.1"
+REDIS_PORT = 6379
+
+
+class RedisURL(str):
+    """A Redis URL whose ``prefix`` is the test's own: keys starting with it
+    are the test's, and are deleted when it ends."""
+
+    prefix: str
+
+
+def _redis_unavailable(reason: str) -> NoReturn:
+    """Skip, except on CI (CI=true), where Redis must be there."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: Redis is required)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def redis_url() -> Iterator[RedisURL]:
+    """A URL of the Redis server on 127.0.0.1:6379, with a random key prefix
+    (``redis_url.prefix``) for the test's keys, which are deleted afterwards.
+
+    Skips when Redis is unreachable, but fails when CI=true.
+    """
+    import redis
+
+    url = RedisURL(f"redis://{REDIS_HOST}:{REDIS_PORT}/0")
+    url.prefix = f"test:{secrets.token_hex(8)}:"
+    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, socket_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        client.close()
+        _redis_unavailable(f"Redis unreachable at {REDIS_HOST}:{REDIS_PORT} ({exc})")
+    try:
+        yield url
+    finally:
+        keys = list(client.scan_iter(match=f"{url.prefix}*"))
+        if keys:
+            client.delete(*keys)
+        client.close()

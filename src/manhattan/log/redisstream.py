@@ -1,0 +1,334 @@
+"""A log on Redis Streams, partitioned by visitor.
+
+``RedisStreamLog(url, stream, partitions)`` appends each record to the stream
+``f"{stream}:{i}"`` where ``i = partition_of(record[3], partitions)``: every
+record of a visitor goes to the same partition, in write order, so workers
+that own whole partitions see each visitor's events in order.
+
+Entry format: one field, ``r``, holding the record as one line of the text
+log format (:func:`manhattan.log.text.encode_record`, trailing newline
+included). It is plain ASCII, round-trips every string (tabs, newlines,
+non-ASCII characters, lone surrogates) and is byte for byte what a
+``TimeRotatingLog`` would write, so payloads can be concatenated into a file.
+
+Writes never wait long on Redis: the client has a short socket timeout and
+no retries, and a batch Redis did not take goes to a local *fallback file*
+(text log lines, one ``O_APPEND`` write per batch). A later write first sends
+what fallback files hold, oldest first, then its own batch. Delivery is
+therefore at least once: a batch whose reply timed out after Redis applied
+it, or a fallback file only partly sent before a failure or crash, is sent
+again. Consumers that must not count twice can remember the stream ids they
+committed (their pointer) but cannot recognise a resent record by id, since
+a resent copy gets a new one; we accept that rare duplicate rather than a
+loss.
+
+Readers use :func:`read_partition` and, once every consumer of a partition
+has committed past an id, :func:`trim_partition` to free what is below it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import glob
+import logging
+import os
+import re
+import secrets
+import tempfile
+import threading
+import time
+import zlib
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+
+from manhattan.log import Record
+from manhattan.log.text import MalformedLineError, decode_line, encode_record
+
+logger = logging.getLogger(__name__)
+
+FIELD = b"r"
+"""The entry field holding the encoded record."""
+
+RESEND_CHUNK = 1000
+"""Fallback records sent per pipeline round trip when resending."""
+
+VISITOR_FIELD = 3
+"""Index of the visitor id in a record: the partitioning key."""
+
+
+def partition_of(visitor_id: str, partitions: int) -> int:
+    """The partition of ``visitor_id``: CRC-32 of its UTF-8 bytes modulo ``partitions``.
+
+    Stable across processes, machines and Python versions (unlike ``hash()``);
+    lone surrogates are encoded with ``surrogatepass`` so every string has one.
+    """
+    if partitions < 1:
+        raise ValueError(f"partitions must be at least 1, got {partitions}")
+    return zlib.crc32(visitor_id.encode("utf-8", "surrogatepass")) % partitions
+
+
+def stream_key(stream: str, partition: int) -> str:
+    """The Redis key of a partition: ``f"{stream}:{partition}"``."""
+    return f"{stream}:{partition}"
+
+
+def default_fallback(stream: str) -> str:
+    """``manhattan-<stream>.fallback`` in the system temp directory (characters
+    other than letters, digits, ``.``, ``_`` and ``-`` become ``_``)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", stream)
+    return os.path.join(tempfile.gettempdir(), f"manhattan-{safe}.fallback")
+
+
+class RedisStreamLog:
+    """Writes records to ``partitions`` Redis streams ``f"{stream}:{i}"``.
+
+    ``fallback`` is the file that holds batches while Redis is unreachable
+    (default :func:`default_fallback`; temp directories may be wiped at boot,
+    so production should name a durable path). Processes may share one.
+    ``socket_timeout`` bounds each wait on Redis (connecting included).
+    ``maxlen``, if given, caps each stream approximately at every write: a
+    safety net that can drop entries no consumer has read yet, so prefer
+    :func:`trim_partition` after commits.
+
+    Redis errors never reach the caller (the batch goes to the fallback file);
+    a record that is a string, has no visitor id (fewer than 4 fields) or
+    has non-string fields raises before anything is sent, and a fallback file that cannot be
+    written raises ``OSError``.
+    """
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        stream: str = "manhattan",
+        partitions: int = 1,
+        *,
+        fallback: str | os.PathLike[str] | None = None,
+        socket_timeout: float = 0.05,
+        maxlen: int | None = None,
+    ) -> None:
+        partition_of("", partitions)  # validates partitions
+        self.stream = stream
+        self.partitions = partitions
+        self.keys = [stream_key(stream, i) for i in range(partitions)]
+        self.fallback = os.path.abspath(
+            os.fspath(fallback) if fallback is not None else default_fallback(stream)
+        )
+        self.maxlen = maxlen
+        # No retries: a retry with backoff is exactly the long wait we avoid.
+        self.client: redis.Redis = redis.Redis.from_url(
+            url,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_timeout,
+            retry=Retry(NoBackoff(), 0),
+        )
+        self._lock = threading.Lock()
+        # Files left by a crash mid-resend are only looked for when this is
+        # set: at start and after a failed resend, not at every write.
+        self._check_leftovers = True
+
+    def write(self, records: Sequence[Sequence[str]]) -> None:
+        """Append ``records``, each to its visitor's partition, in one round trip."""
+        batch = [(self._partition(record), encode_record(record)) for record in records]
+        if not batch:
+            return
+        if self._check_leftovers or os.path.exists(self.fallback):
+            # Held while resending so that no batch of this process overtakes
+            # the older records being resent.
+            with self._lock:
+                if not self._resend():
+                    self._spill(batch)
+                    return
+        try:
+            self._send(batch)
+        except (RedisError, OSError) as exc:
+            logger.warning(
+                "manhattan: Redis unavailable (%s), %d records to fallback", exc, len(batch)
+            )
+            self._spill(batch)
+
+    def close(self) -> None:
+        """Close the connections to Redis (a later write reconnects)."""
+        self.client.close()
+
+    def _partition(self, record: Sequence[str]) -> int:
+        if isinstance(record, str | bytes):  # a sequence, but of characters
+            raise TypeError(f"a record is a list of fields, not {type(record).__name__}")
+        if len(record) <= VISITOR_FIELD:
+            raise ValueError(f"a record needs a visitor id (field {VISITOR_FIELD}): {record!r}")
+        return partition_of(record[VISITOR_FIELD], self.partitions)
+
+    def _send(self, batch: Sequence[tuple[int, bytes]]) -> None:
+        """One pipelined round trip of XADDs (no MULTI: nothing to roll back)."""
+        pipe = self.client.pipeline(transaction=False)
+        for partition, line in batch:
+            pipe.xadd(self.keys[partition], {FIELD: line}, maxlen=self.maxlen, approximate=True)
+        pipe.execute()
+
+    # Fallback files
+
+    def _spill(self, batch: Sequence[tuple[int, bytes]]) -> None:
+        """Append ``batch`` to the fallback file in one write."""
+        data = b"".join(line for _, line in batch)
+        os.makedirs(os.path.dirname(self.fallback), exist_ok=True)
+        while True:
+            fd = os.open(
+                self.fallback, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644
+            )
+            try:
+                # Shared: appenders run together, a resender waits for them.
+                fcntl.flock(fd, fcntl.LOCK_SH)
+                if self._is_current(fd):
+                    written = os.write(fd, data)
+                    while written < len(data):  # full disk or signal: keep the rest whole
+                        written += os.write(fd, data[written:])
+                    return
+            finally:
+                os.close(fd)
+            # Renamed for resending between our open and lock: append to the new one.
+
+    def _is_current(self, fd: int) -> bool:
+        """Whether ``fd`` is still the file named :attr:`fallback`."""
+        try:
+            named = os.stat(self.fallback)
+        except FileNotFoundError:
+            return False
+        opened = os.fstat(fd)
+        return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
+
+    def _resend(self) -> bool:
+        """Send the fallback files' records, oldest first; False if Redis failed.
+
+        The fallback file is first renamed to ``<fallback>.sending-<time>-...``
+        and deleted only once all of it was sent, so a failure or crash at any
+        point leaves it to be sent again (at least once, never lost).
+        """
+        paths = sorted(glob.glob(glob.escape(self.fallback) + ".sending-*"))
+        mine = (
+            f"{self.fallback}.sending-{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(4)}"
+        )
+        try:
+            os.rename(self.fallback, mine)
+        except FileNotFoundError:
+            pass  # nothing new, or another process took it
+        else:
+            paths.append(mine)
+        for path in paths:
+            if not self._send_file(path, wait=path == mine):
+                self._check_leftovers = True
+                return False
+        self._check_leftovers = False
+        return True
+
+    def _send_file(self, path: str, *, wait: bool) -> bool:
+        """Send and delete one file; True if sent or another process has it."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return True
+        try:
+            try:
+                # A file renamed by another process is locked while it sends it.
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                return True
+            if os.fstat(fd).st_nlink == 0:
+                return True  # sent and deleted while we waited for the lock
+            with os.fdopen(os.dup(fd), "rb") as file:
+                lines = [line + b"\n" for line in file.read().split(b"\n") if line]
+            try:
+                for start in range(0, len(lines), RESEND_CHUNK):
+                    self._send(
+                        [
+                            (self._line_partition(line), line)
+                            for line in lines[start : start + RESEND_CHUNK]
+                        ]
+                    )
+            except (RedisError, OSError) as exc:
+                logger.warning("manhattan: Redis unavailable (%s), fallback kept", exc)
+                return False
+            os.unlink(path)
+            return True
+        finally:
+            os.close(fd)
+
+    def _line_partition(self, line: bytes) -> int:
+        """A fallback line's partition; 0 for a malformed one (a torn write),
+        which is sent as it is for the consumer to count."""
+        try:
+            return self._partition(decode_line(line))
+        except MalformedLineError:
+            return 0
+
+
+def read_partition(
+    client: redis.Redis,
+    stream: str,
+    partition: int,
+    after_id: str = "0-0",
+    count: int = 1000,
+    block_ms: int | None = None,
+) -> list[tuple[str, Record | None]]:
+    """Up to ``count`` entries of partition ``partition`` with ids after ``after_id``.
+
+    Returns ``(entry id, record)`` pairs in stream order; an entry that does
+    not hold a valid record gives ``(entry id, None)`` so the consumer can
+    skip it, count it and still move its pointer past it. With ``block_ms``
+    waits up to that long when there is nothing yet (the client's socket
+    timeout must be longer). Works with or without ``decode_responses``.
+    """
+    reply: Any = client.xread(
+        {stream_key(stream, partition): after_id}, count=count, block=block_ms
+    )
+    if not reply:
+        return []
+    if isinstance(reply, dict):  # RESP3 clients: {key: [entries]}
+        [[entries]] = reply.values()
+    else:  # RESP2: [[key, entries]]
+        [[_, entries]] = reply
+    return [(_text(entry_id), _record(fields)) for entry_id, fields in entries]
+
+
+def trim_partition(
+    client: redis.Redis, stream: str, partition: int, up_to_id: str, *, approximate: bool = False
+) -> int:
+    """Delete the entries of a partition whose ids are below ``up_to_id``
+    (``XTRIM MINID``); returns how many went.
+
+    Call it with the lowest id every consumer of the partition has committed
+    past, to bound the stream's memory. ``approximate`` lets Redis trim only
+    whole internal nodes (cheaper, may keep a few entries longer).
+    """
+    return int(
+        client.xtrim(stream_key(stream, partition), minid=up_to_id, approximate=approximate)
+    )
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _record(fields: dict[bytes | str, bytes | str]) -> Record | None:
+    payload = fields.get(FIELD, fields.get(FIELD.decode()))
+    if payload is None:
+        return None
+    if isinstance(payload, str):
+        payload = payload.encode("utf-8", "surrogateescape")
+    try:
+        return decode_line(payload)
+    except MalformedLineError:
+        return None
+
+
+__all__ = [
+    "RedisStreamLog",
+    "default_fallback",
+    "partition_of",
+    "read_partition",
+    "stream_key",
+    "trim_partition",
+]
