@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest bench bench-backend bench-analysis demo clean
+.PHONY: test lint typecheck pytest bench bench-backend bench-analysis bench-redis demo clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ bench-backend: $(STAMP)
 
 bench-analysis: $(STAMP)
 	$(BIN)/python bench/analysis.py
+
+bench-redis: $(STAMP)
+	$(BIN)/python bench/redisstream.py
 
 demo: $(STAMP)
 	$(BIN)/python -m demo.run
