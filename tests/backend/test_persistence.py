@@ -472,6 +472,26 @@ def test_pointer_round_trip(store):
     assert store.load_pointer() == "events.1400003600:0"
 
 
+def test_named_pointers_are_kept_apart_and_beside_the_pointer(store, url):
+    assert store.load_pointers(["stream:s:0", "stream:s:1"]) == {}
+    store.commit(Batch(pointers={"stream:s:0": "5-0", "stream:s:1": "7-1"}))
+    store.commit(Batch(counts={key("buy"): [1, 0.0, 0.0]}, pointers={"stream:s:1": "9-0"}))
+    assert store.load_pointers(["stream:s:0", "stream:s:1", "stream:s:2"]) == {
+        "stream:s:0": "5-0",
+        "stream:s:1": "9-0",
+    }
+    assert store.load_pointer() is None  # the file log's pointer is another row
+    store.commit(Batch(pointer="events.1:10", pointers={"stream:s:2": "1-0"}))
+    assert store.load_pointer() == "events.1:10"
+    assert store.load_pointers(["stream:s:2"]) == {"stream:s:2": "1-0"}
+    assert stored_counts(url) == {key("buy"): (1, 0.0, 0.0)}
+
+
+def test_a_batch_of_only_pointers_is_not_empty():
+    assert Batch(pointers={"stream:s:0": "1-0"})
+    assert not Batch()
+
+
 def test_visitor_states_round_trip_in_chunks(store, monkeypatch):
     ids = [f"{i:040x}" for i in range(1234)]
     states = {vid: f"state {i}" for i, vid in enumerate(ids)}

@@ -202,6 +202,16 @@ def test_once_on_a_terminal_draws_a_progress_bar(tmp_path: Path) -> None:
         pytest.param(
             ["--capacity", "-3"], "argument --capacity: must be at least 1, not -3", id="capacity"
         ),
+        pytest.param(
+            ["--partition", "x"],
+            "argument --partition: must be a partition number, not 'x'",
+            id="p",
+        ),
+        pytest.param(
+            ["--partition", "-1"],
+            "argument --partition: partitions are numbered from 0",
+            id="p-neg",
+        ),
         pytest.param(["--no-such-flag"], "unrecognized arguments: --no-such-flag", id="unknown"),
     ],
 )
@@ -247,7 +257,7 @@ def test_week_start_choices_are_accepted(tmp_path: Path) -> None:
     [
         pytest.param(
             lambda path, url: ["--url", url],
-            "--path is required: the log to read",
+            "--path or --redis is required: the log to read",
             id="no-path",
         ),
         pytest.param(
@@ -295,6 +305,26 @@ def test_week_start_choices_are_accepted(tmp_path: Path) -> None:
             lambda path, url: ["--path", path, "--url", url, "-c", "ok|a", "-c", "ok|b"],
             "complex goal 'ok' is defined twice",
             id="complex-goal-twice",
+        ),
+        pytest.param(
+            lambda path, url: ["--path", path, "--redis", "redis://127.0.0.1:1/0", "--url", url],
+            "--path and --redis cannot be used together",
+            id="path-and-redis",
+        ),
+        pytest.param(
+            lambda path, url: ["--redis", "redis://127.0.0.1:1/0", "--url", url],
+            "cannot reach Redis at redis://127.0.0.1:1/0: ",
+            id="unreachable-redis",
+        ),
+        pytest.param(
+            lambda path, url: ["--redis", "http://127.0.0.1/0", "--url", url],
+            "--redis: Redis URL must specify one of the following schemes",
+            id="not-a-redis-url",
+        ),
+        pytest.param(
+            lambda path, url: ["--redis", "redis://h", "--partitions", "2", "--partition", "2"],
+            "--partition 2 is not one of the 2 partitions",
+            id="partition-out-of-range",
         ),
         pytest.param(
             lambda path, url: ["--path", path, "--url", url, "--config", "nowhere_to_be_found.X"],

@@ -61,7 +61,19 @@ def test_unknown_config_keys_are_named() -> None:
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        pytest.param({"path": ""}, "--path is required", id="no-path"),
+        pytest.param({"path": ""}, "--path or --redis is required", id="no-path"),
+        pytest.param({"redis": "redis://h"}, "--path and --redis cannot", id="path-and-redis"),
+        pytest.param({"partitions": "2"}, "partitions must be an integer", id="partitions-type"),
+        pytest.param({"partitions": True}, "partitions must be an integer", id="partitions-bool"),
+        pytest.param({"partitions": 0}, "partitions must be at least 1", id="partitions-zero"),
+        pytest.param({"partition": "0"}, "partition must be a list", id="partition-str"),
+        pytest.param({"partition": [True]}, "partition must be a list", id="partition-bool"),
+        pytest.param(
+            {"partitions": 2, "partition": [0, 2]}, "--partition 2 is not one of the 2", id="high"
+        ),
+        pytest.param({"partition": [-1]}, "--partition -1 is not one of the 1", id="negative-i"),
+        pytest.param({"partition": [0]}, "--partition needs --redis", id="partition-file-log"),
+        pytest.param({"path": "", "redis": "r", "stream": ""}, "stream must name", id="stream"),
         pytest.param({"week_start": "friday"}, "week_start must be one of", id="week-start"),
         pytest.param({"flush_every": "10"}, "flush_every must be an integer", id="every-type"),
         pytest.param({"flush_every": True}, "flush_every must be an integer", id="every-bool"),
@@ -80,6 +92,19 @@ def test_unknown_config_keys_are_named() -> None:
 def test_bad_settings_are_named(values: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Settings(**{"path": "x", **values}).check()
+
+
+def test_stream_settings_from_a_config_with_a_tuple_of_partitions() -> None:
+    settings = merge(
+        {"redis": "redis://127.0.0.1:6379/0", "partitions": 4, "partition": (1, 3)},
+        {"stream": "events"},
+    )
+    assert (settings.path, settings.redis, settings.stream) == (
+        "",
+        "redis://127.0.0.1:6379/0",
+        "events",
+    )
+    assert (settings.partitions, settings.partition) == (4, [1, 3])
 
 
 def test_defaults_are_valid() -> None:

@@ -116,7 +116,10 @@ class Batch:
     replaced when non-empty, first = min, last = max, crossovers added,
     weights replaced when non-empty); ``visitors`` are serialized visitor
     states to upsert; ``filtered`` are per-reason counts to add; ``pointer``
-    is where the log reader resumes (``None``: unchanged).
+    is where the log reader resumes (``None``: unchanged); ``pointers`` are
+    further reader positions by name (one per stream partition), stored in
+    the same transaction so that workers owning different partitions of one
+    database each keep their own.
     """
 
     counts: dict[CounterKey, list[float]] = field(default_factory=dict)
@@ -125,6 +128,7 @@ class Batch:
     visitors: dict[str, str] = field(default_factory=dict)
     filtered: dict[str, int] = field(default_factory=dict)
     pointer: str | None = None
+    pointers: dict[str, str] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(
@@ -134,6 +138,7 @@ class Batch:
             or self.visitors
             or self.filtered
             or self.pointer is not None
+            or self.pointers
         )
 
 

@@ -3,6 +3,12 @@ answer queries about it.
 
     manhattan-server --path /var/log/manhattan/log --url sqlite:///manhattan.db
 
+or, one of several workers sharing the partitions of a Redis stream log
+(each owns whole partitions; without --partition it owns all of them):
+
+    manhattan-server --redis redis://127.0.0.1:6379/0 --stream manhattan \
+        --partitions 4 --partition 0 --partition 1 --url postgresql+psycopg://...
+
 Bad flags, an unreachable database or an unreadable log end it with one
 line on stderr and exit status 2; SIGTERM and SIGINT flush and exit 0.
 """
@@ -19,10 +25,13 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Any, TextIO
 
+import redis
+
 from manhattan.backend import rollups as builtin_rollups
 from manhattan.backend.aggregate import Aggregator
 from manhattan.backend.complexgoals import parse_complex_goal
 from manhattan.backend.persistence import SQLStore, StoreError
+from manhattan.log.streamreader import StreamReader, StreamStore
 from manhattan.log.timerotating import TimeRotatingLog
 from manhattan.server.config import WEEK_STARTS, ConfigError, Settings, load_config, merge
 from manhattan.server.service import QueryService
@@ -45,6 +54,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _partition_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a partition number, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"partitions are numbered from 0, not {value}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -63,6 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add = parser.add_argument
     add("-p", "--path", help="the log to read: TimeRotatingLog base path (files PATH.<hour>)")
+    add("--redis", metavar="URL", help="read a Redis stream log (RedisStreamLog) instead")
+    add("--stream", help="the stream's name, with --redis (default manhattan)")
+    add(
+        "--partitions", type=_positive_int, metavar="N", help="the stream's partitions (default 1)"
+    )
+    add(
+        "--partition",
+        type=_partition_number,
+        action="append",
+        metavar="I",
+        help="a partition this worker owns (repeatable; default all)",
+    )
     add("-u", "--url", help="database URL (default sqlite:///manhattan.db)")
     add(
         "-c",
@@ -128,6 +159,22 @@ def _open_log(path: str) -> TimeRotatingLog:
     return log
 
 
+def _open_stream(settings: Settings) -> StreamReader:
+    try:
+        client: redis.Redis = redis.Redis.from_url(
+            settings.redis, socket_timeout=30.0, socket_connect_timeout=5.0
+        )
+    except ValueError as exc:
+        raise ConfigError(f"--redis: {exc}") from None
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        client.close()
+        raise ConfigError(f"cannot reach Redis at {settings.redis}: {exc}") from None
+    owned = settings.partition or list(range(settings.partitions))
+    return StreamReader(client, settings.stream, owned)
+
+
 def _check_pointer(log: TimeRotatingLog, store: SQLStore, path: str) -> None:
     """``ConfigError`` when the store's log pointer cannot be in this log."""
     pointer = store.load_pointer()
@@ -171,13 +218,28 @@ def run(settings: Settings, stop: threading.Event, stderr: TextIO | None = None)
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(str(exc)) from None
-    reader = _open_log(settings.path)
-    store = SQLStore(settings.url)
+    reader: TimeRotatingLog | StreamReader
+    if settings.redis:
+        reader = _open_stream(settings)
+        source = f"{settings.redis} stream {settings.stream} partitions {reader.partitions}"
+    else:
+        reader = _open_log(settings.path)
+        source = settings.path
+    try:
+        store = SQLStore(settings.url)
+    except BaseException:
+        _close_reader(reader)
+        raise
     service = None
     status = None
     switch = sys.getswitchinterval()
     try:
-        _check_pointer(reader, store, settings.path)
+        if isinstance(reader, StreamReader):
+            # The worker's pointer goes to one row per owned partition.
+            counted: StreamStore | SQLStore = StreamStore(store, reader)
+        else:
+            _check_pointer(reader, store, settings.path)
+            counted = store
         if not settings.once:
             service = QueryService(store, settings.bind)
             service.start()
@@ -186,7 +248,7 @@ def run(settings: Settings, stop: threading.Event, stderr: TextIO | None = None)
             sys.setswitchinterval(QUERY_SWITCH_INTERVAL)
         worker = Worker(
             reader,
-            store,
+            counted,
             aggregator,
             flush_every=settings.flush_every,
             flush_seconds=settings.flush_seconds,
@@ -194,7 +256,7 @@ def run(settings: Settings, stop: threading.Event, stderr: TextIO | None = None)
         if settings.verbose or (settings.once and stderr.isatty()):
             status = StatusLine(worker, reader, stderr, bar=settings.once and stderr.isatty())
             status.start()
-        logger.info("counting %s into %s", settings.path, store.url)
+        logger.info("counting %s into %s", source, store.url)
         worker.run(stop, once=settings.once)
     finally:
         sys.setswitchinterval(switch)
@@ -204,8 +266,14 @@ def run(settings: Settings, stop: threading.Event, stderr: TextIO | None = None)
             # A query still running holds the store: give it time to finish.
             service.stop(timeout=10.0)
         store.close()
+        _close_reader(reader)
     logger.info("stopped after %d events", worker.progress.events)
     return 0
+
+
+def _close_reader(reader: TimeRotatingLog | StreamReader) -> None:
+    if isinstance(reader, StreamReader):
+        reader.client.close()
 
 
 def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int:
@@ -229,6 +297,6 @@ def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
-    except (ConfigError, StoreError, OSError) as exc:
+    except (ConfigError, StoreError, OSError, redis.RedisError) as exc:
         print(f"manhattan-server: error: {exc}", file=stderr)
         return 2

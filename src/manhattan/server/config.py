@@ -3,7 +3,8 @@
 ``--config pkg.module.NAME`` names a Python dict whose keys are the long
 flag names with ``_`` for ``-`` (``path``, ``url``, ``complex``, ``bind``,
 ``log``, ``verbose``, ``once``, ``timezone``, ``week_start``,
-``flush_every``, ``flush_seconds``, ``capacity``), plus what only a config
+``flush_every``, ``flush_seconds``, ``capacity``, ``redis``, ``stream``,
+``partitions``, ``partition`` (a list)), plus what only a config
 can say: ``rollups`` (a list of built-in names and ``{name: dotted path}``)
 and ``networks`` (``{name: CIDR or [CIDRs]}`` for the network rollup).
 Flags given on the command line win over the config.
@@ -29,6 +30,10 @@ class Settings:
     """Everything ``manhattan-server`` needs to run."""
 
     path: str = ""
+    redis: str = ""
+    stream: str = "manhattan"
+    partitions: int = 1
+    partition: list[int] = field(default_factory=list)
     url: str = "sqlite:///manhattan.db"
     complex: list[str] = field(default_factory=list)
     bind: str = "tcp://127.0.0.1:5555"
@@ -45,8 +50,14 @@ class Settings:
 
     def check(self) -> Settings:
         """Validate every value; ``ConfigError`` naming the first bad one."""
-        if not self.path:
-            raise ConfigError("--path is required: the log to read (e.g. /var/log/manhattan/log)")
+        if not self.path and not self.redis:
+            raise ConfigError(
+                "--path or --redis is required: the log to read "
+                "(e.g. /var/log/manhattan/log, or redis://127.0.0.1:6379/0)"
+            )
+        if self.path and self.redis:
+            raise ConfigError("--path and --redis cannot be used together: read one log")
+        self._check_partitions()
         if self.week_start not in WEEK_STARTS:
             raise ConfigError(
                 f"week_start must be one of {', '.join(WEEK_STARTS)}, not {self.week_start!r}"
@@ -72,6 +83,28 @@ class Settings:
         if self.rollups is not None and not isinstance(self.rollups, list):
             raise ConfigError(f"rollups must be a list, not {self.rollups!r}")
         return self
+
+    def _check_partitions(self) -> None:
+        if isinstance(self.partitions, bool) or not isinstance(self.partitions, int):
+            raise ConfigError(f"partitions must be an integer, not {self.partitions!r}")
+        if self.partitions < 1:
+            raise ConfigError(f"partitions must be at least 1, not {self.partitions}")
+        if not isinstance(self.partition, list) or not all(
+            isinstance(i, int) and not isinstance(i, bool) for i in self.partition
+        ):
+            raise ConfigError(
+                f"partition must be a list of partition numbers, not {self.partition!r}"
+            )
+        for i in self.partition:
+            if not 0 <= i < self.partitions:
+                raise ConfigError(
+                    f"--partition {i} is not one of the {self.partitions} partitions "
+                    f"(0 to {self.partitions - 1}; set --partitions)"
+                )
+        if self.partition and not self.redis:
+            raise ConfigError("--partition needs --redis: only a stream log has partitions")
+        if not self.stream:
+            raise ConfigError("stream must name the Redis stream, not be empty")
 
 
 def load_config(dotted: str) -> dict[str, Any]:
@@ -104,6 +137,7 @@ def merge(config: Mapping[str, Any], flags: Mapping[str, Any]) -> Settings:
     for name, value in flags.items():
         if value is not None and name in known:
             values[name] = value
-    if "complex" in values and isinstance(values["complex"], tuple):
-        values["complex"] = list(values["complex"])
+    for name in ("complex", "partition"):
+        if isinstance(values.get(name), tuple):
+            values[name] = list(values[name])
     return Settings(**values).check()

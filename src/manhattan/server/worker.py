@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from manhattan.backend.aggregate import Aggregator
 from manhattan.backend.model import Batch, Store
@@ -30,6 +31,22 @@ logger = logging.getLogger("manhattan.server")
 
 MALFORMED_LINE = "malformed line"
 CHUNK = 2000
+
+
+@runtime_checkable
+class BatchReader(Protocol):
+    """A reader that hands over whole blocks (a log on Redis streams has
+    only this): ``(records, entries skipped among them, pointer after them)``
+    from ``process_from`` to the log's current end, ``size()`` at most each."""
+
+    def batches(
+        self,
+        process_from: Pointer | None,
+        killed_event: threading.Event | None,
+        size: Callable[[], int] | None,
+    ) -> Iterator[tuple[list[Record], int, Pointer]]:
+        """The batches after ``process_from``, until drained or killed."""
+        ...
 
 
 @dataclass
@@ -57,7 +74,7 @@ class Worker:
 
     def __init__(
         self,
-        reader: LogReader,
+        reader: LogReader | BatchReader,
         store: Store,
         aggregator: Aggregator,
         *,
@@ -112,10 +129,9 @@ class Worker:
         where the last chunk ended, in chunks that end where ``flush_every``
         is reached. Skipped lines are counted with a pointer past them, so
         each is committed once however often the log is read."""
-        batches = getattr(self.reader, "batches", None)
-        if callable(batches):
+        if isinstance(self.reader, BatchReader):
             # A reader that hands over whole blocks saves per-record work.
-            yield from batches(self.progress.pointer, stop, self._room)
+            yield from self.reader.batches(self.progress.pointer, stop, self._room)
             return
         reader = self.reader
         # Lines skipped after the last record of a pass stay ahead of the

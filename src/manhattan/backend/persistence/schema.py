@@ -167,6 +167,11 @@ def value_types(size: int) -> Select[Any]:
     return select(goals.c.name, goals.c.value_type).where(_in(goals.c.name, size))
 
 
+def meta_values(size: int) -> Select[Any]:
+    """(key, value) of the meta rows whose keys are in the IN list."""
+    return select(meta.c.key, meta.c.value).where(_in(meta.c.key, size))
+
+
 def visitor_states(size: int) -> Select[Any]:
     """(id, state) of the visitors in the IN list."""
     return select(visitors.c.id, visitors.c.state).where(_in(visitors.c.id, size))

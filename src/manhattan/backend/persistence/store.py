@@ -9,7 +9,7 @@ from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, Final
 
-from sqlalchemy import Connection, Select
+from sqlalchemy import Connection, Select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -42,6 +42,9 @@ from manhattan.backend.persistence.queries import (
 
 VISITOR_CHUNK: Final = 500
 """Visitor ids per ``IN (...)`` list: well under every database's limit."""
+
+SETUP_LOCK: Final = 0x6D616E68  # "manh": the advisory lock of table creation
+"""PostgreSQL advisory lock key held while a store creates its tables."""
 
 _GOAL_COLUMNS: Final = tuple(s.goals.c.keys())
 _EMPTY: Final[Mapping[str, Any]] = {}
@@ -98,6 +101,10 @@ class SQLStore:
 
     def _setup(self) -> None:
         with self._write() as conn:
+            if conn.dialect.name == "postgresql":
+                # Workers starting together on a fresh database would race
+                # to create the same tables: one at a time (until commit).
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SETUP_LOCK})
             s.metadata.create_all(conn)
             found = conn.execute(s.SCHEMA).scalar()
             if found is None:
@@ -189,22 +196,27 @@ class SQLStore:
             return
         # Every row is built before the transaction opens: a bad value fails
         # before anything is written, and the transaction stays short.
+        # Shared rows go in key order: workers committing into one database
+        # at once then lock them in the same order and never deadlock.
         work: dict[str, list[tuple[Any, ...]]] = {
             "counts": [
                 (*key, int(delta[0]), float(delta[1]), float(delta[2]))
-                for key, delta in batch.counts.items()
+                for key, delta in sorted(batch.counts.items())
             ],
             "goals": [
                 (name, g.value_type, g.value_format, g.first, g.last)
-                for name, g in batch.goals.items()
+                for name, g in sorted(batch.goals.items())
             ],
             "tests": [
                 (name, t.first, t.last, t.crossovers, json.dumps(t.weights) if t.weights else "")
-                for name, t in batch.tests.items()
+                for name, t in sorted(batch.tests.items())
             ],
             "visitors": list(batch.visitors.items()),
-            "filtered": list(batch.filtered.items()),
-            "meta": [] if batch.pointer is None else [("pointer", batch.pointer)],
+            "filtered": sorted(batch.filtered.items()),
+            "meta": [
+                *([] if batch.pointer is None else [("pointer", batch.pointer)]),
+                *batch.pointers.items(),
+            ],
         }
         with self._errors("commit failed on"), self._write() as conn:
             for table, rows in work.items():
@@ -218,6 +230,18 @@ class SQLStore:
         with self._cursor() as cursor:
             rows = self._query(cursor, "pointer")
         return rows[0][0] if rows else None
+
+    def load_pointers(self, names: Sequence[str]) -> dict[str, str]:
+        """The stored :attr:`~manhattan.backend.model.Batch.pointers` among
+        ``names`` (absent names have none yet)."""
+        keys = list(names)
+        found: dict[str, str] = {}
+        with self._cursor(snapshot=True) as cursor:
+            for start in range(0, len(keys), VISITOR_CHUNK):
+                found.update(
+                    self._query_in(cursor, s.meta_values, keys[start : start + VISITOR_CHUNK])
+                )
+        return found
 
     def load_visitors(self, visitor_ids: Sequence[str]) -> dict[str, str]:
         """Serialized states of those of ``visitor_ids`` that are stored."""
