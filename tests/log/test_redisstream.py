@@ -68,7 +68,10 @@ def rec(visitor: str, n: int, *extra: str) -> list[str]:
 
 
 def read_all(client: redis.Redis, stream: str, partition: int) -> list:
-    return [record for _, record in read_partition(client, stream, partition)]
+    """Every record of a partition, in order (an entry holds one write's records)."""
+    return [
+        record for _, records in read_partition(client, stream, partition) for record in records
+    ]
 
 
 def leftovers(fallback: str) -> list[str]:
@@ -180,10 +183,24 @@ def test_a_write_is_one_pipelined_round_trip(client, stream, fallback):
         return pipe
 
     log.client.pipeline = pipeline
-    log.write([rec(f"v{i}", i) for i in range(20)])
+    records = [rec(f"v{i}", i) for i in range(20)]
+    log.write(records)
 
-    assert calls == [("pipeline", False), ("execute", 20)]
+    # One entry per partition the batch touches, all in one pipeline.
+    touched = {partition_of(record[3], 4) for record in records}
+    assert calls == [("pipeline", False), ("execute", len(touched))]
     assert sum(len(read_all(client, stream, p)) for p in range(4)) == 21
+
+
+def test_one_visitors_write_is_one_xadd_without_a_pipeline(client, stream, fallback):
+    log = RedisStreamLog(REDIS_URL, stream, 4, fallback=fallback)
+    log.write([rec("warm-up", 0)])
+    log.client.pipeline = None  # would fail if used
+    before = client.xlen(stream_key(stream, partition_of("v", 4)))
+    log.write([rec("v", 1), rec("v", 2), rec("v", 3)])
+    assert client.xlen(stream_key(stream, partition_of("v", 4))) == before + 1
+    [(_, records)] = read_partition(client, stream, partition_of("v", 4), count=10)[-1:]
+    assert records == [rec("v", 1), rec("v", 2), rec("v", 3)]
 
 
 def test_empty_write_sends_nothing(stream, fallback):
@@ -210,8 +227,8 @@ def test_bad_records_raise_before_anything_is_sent(client, stream, fallback, bad
 
 def test_maxlen_caps_the_streams_approximately(client, stream, fallback):
     log = RedisStreamLog(REDIS_URL, stream, fallback=fallback, maxlen=10)
-    for i in range(3):
-        log.write([rec("v", 100 * i + j) for j in range(100)])
+    for i in range(300):
+        log.write([rec("v", i)])  # an entry per write
 
     # "~" trims whole nodes (100 entries by default): fewer than written, at least maxlen.
     assert 10 <= client.xlen(stream_key(stream, 0)) < 300
@@ -377,10 +394,12 @@ def test_read_partition_resumes_after_an_id_and_honours_count(client, stream):
     records = [rec("v", i) for i in range(5)]
     ids = add(client, stream, *({b"r": rs.encode_record(r)} for r in records))
 
-    assert read_partition(client, stream, 0) == list(zip(ids, records, strict=True))
+    assert read_partition(client, stream, 0) == [
+        (i, [r]) for i, r in zip(ids, records, strict=True)
+    ]
     assert read_partition(client, stream, 0, after_id=ids[1], count=2) == [
-        (ids[2], records[2]),
-        (ids[3], records[3]),
+        (ids[2], [records[2]]),
+        (ids[3], [records[3]]),
     ]
     assert read_partition(client, stream, 0, after_id=ids[4]) == []
     assert read_partition(client, stream, 0, after_id=ids[4], block_ms=10) == []
@@ -395,12 +414,16 @@ def test_read_partition_gives_none_for_malformed_entries(client, stream):
         {b"other": b"field"},
         {b"r": b"1\tpage\t1.0\tv\t0\t\\q\n"},
         {b"r": rs.encode_record(rec("v", 1))},
+        {b"r": b""},
+        {b"r": rs.encode_record(rec("v", 2)) + b"bad line\n" + rs.encode_record(rec("v", 3))},
     )
     assert read_partition(client, stream, 0) == [
-        (ids[0], None),
-        (ids[1], None),
-        (ids[2], None),
-        (ids[3], rec("v", 1)),
+        (ids[0], [None]),
+        (ids[1], [None]),
+        (ids[2], [None]),
+        (ids[3], [rec("v", 1)]),
+        (ids[4], [None]),
+        (ids[5], [rec("v", 2), None, rec("v", 3)]),  # one write's lines, a bad one in place
     ]
 
 
@@ -417,7 +440,7 @@ def test_read_partition_works_with_other_client_settings(client, stream, options
     ids = add(client, stream, {b"r": rs.encode_record(record)}, {b"x": b"y"})
     other = redis.Redis.from_url(REDIS_URL, socket_timeout=5, **options)
     try:
-        assert read_partition(other, stream, 0) == [(ids[0], record), (ids[1], None)]
+        assert read_partition(other, stream, 0) == [(ids[0], [record]), (ids[1], [None])]
         assert read_partition(other, stream, 0, after_id=ids[1], block_ms=10) == []
     finally:
         other.close()
@@ -426,10 +449,13 @@ def test_read_partition_works_with_other_client_settings(client, stream, options
 def test_trim_partition_removes_the_entries_below_an_id(client, stream, fallback):
     log = RedisStreamLog(REDIS_URL, stream, fallback=fallback)
     records = [rec("v", i) for i in range(5)]
-    log.write(records)
+    for record in records:
+        log.write([record])  # an entry each
     ids = [entry_id for entry_id, _ in read_partition(client, stream, 0)]
 
     assert trim_partition(client, stream, 0, ids[2]) == 2
-    assert read_partition(client, stream, 0) == list(zip(ids[2:], records[2:], strict=True))
+    assert read_partition(client, stream, 0) == [
+        (i, [r]) for i, r in zip(ids[2:], records[2:], strict=True)
+    ]
     assert trim_partition(client, stream, 0, ids[2]) == 0
     assert trim_partition(client, stream, 0, ids[2], approximate=True) == 0

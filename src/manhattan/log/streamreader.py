@@ -95,8 +95,9 @@ class StreamReader:
                 if not entries:
                     continue
                 positions[partition] = entries[-1][0]
-                records = [record for _, record in entries if record is not None]
-                yield records, len(entries) - len(records), self.format_pointer(positions)
+                lines = [record for _, records in entries for record in records]
+                records = [record for record in lines if record is not None]
+                yield records, len(lines) - len(records), self.format_pointer(positions)
                 if killed.is_set():
                     return
 
