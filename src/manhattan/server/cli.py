@@ -112,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="process what the log holds, flush and exit (backfills, rebuilds)",
     )
+    add(
+        "--query-only",
+        action="store_true",
+        default=None,
+        help="count nothing: only answer queries from the database (beside workers)",
+    )
     add("--timezone", help="IANA time zone of the day/week/month rollups (default UTC)")
     add("--week-start", choices=sorted(WEEK_STARTS), help="first day of a week (default sunday)")
     add("--flush-every", type=_positive_int, metavar="EVENTS", help="commit every N events")
@@ -198,10 +204,28 @@ def _check_pointer(log: TimeRotatingLog, store: SQLStore, path: str) -> None:
         )
 
 
+def serve_queries(settings: Settings, stop: threading.Event) -> int:
+    """Answer queries from the database at ``settings.url`` until ``stop``.
+
+    For partitioned deployments: the workers count and commit; this only
+    reads what they committed (at most ``--flush-seconds`` old).
+    """
+    store = SQLStore(settings.url)
+    try:
+        with QueryService(store, settings.bind):
+            logger.info("answering queries on %s from %s", settings.bind, store.url)
+            stop.wait()
+    finally:
+        store.close()
+    return 0
+
+
 def run(settings: Settings, stop: threading.Event, stderr: TextIO | None = None) -> int:
     """Run the server with ``settings`` until ``stop`` (or the log's end with
     ``once``); status lines go to ``stderr`` (default ``sys.stderr``)."""
     stderr = sys.stderr if stderr is None else stderr
+    if settings.query_only:
+        return serve_queries(settings, stop)
     try:
         rollups = builtin_rollups.build_rollups(
             settings.rollups,

@@ -45,12 +45,18 @@ class Settings:
     flush_every: int = 20_000
     flush_seconds: float = 1.0
     capacity: int = 50_000
+    query_only: bool = False
     rollups: list[Any] | None = None
     networks: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> Settings:
         """Validate every value; ``ConfigError`` naming the first bad one."""
-        if not self.path and not self.redis:
+        if self.query_only:
+            if self.path or self.redis or self.once:
+                raise ConfigError(
+                    "--query-only reads no log: leave out --path, --redis and --once"
+                )
+        elif not self.path and not self.redis:
             raise ConfigError(
                 "--path or --redis is required: the log to read "
                 "(e.g. /var/log/manhattan/log, or redis://127.0.0.1:6379/0)"
