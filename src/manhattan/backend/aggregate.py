@@ -290,7 +290,9 @@ class Aggregator:
                 state.crossed.append(test)
                 info.crossovers += 1
             return
-        buckets = self._buckets(state, timestamp)
+        buckets = self._buckets(
+            state, timestamp, self._timed_buckets(timestamp, state.visit or NO_VISIT)
+        )
         for mark_site, counter_sites in self._sites(state, site):
             self._mark(
                 state, IMPRESSION, test, population, mark_site, counter_sites, buckets, None
@@ -345,8 +347,8 @@ class Aggregator:
         self._clock = (start, end, cached if found == cached else found)
         return self._clock[2]
 
-    def _buckets(self, state: VisitorState, timestamp: float) -> Buckets:
-        timed = self._timed_buckets(timestamp, state.visit or NO_VISIT)
+    def _buckets(self, state: VisitorState, timestamp: float, timed: tuple[str, ...]) -> Buckets:
+        """Every rollup's bucket for an event whose timed buckets are ``timed``."""
         if timed is state.timed and state.last is not None:
             return state.last  # nothing changed since this visitor's last event
         const = state.const
@@ -368,12 +370,16 @@ class Aggregator:
     def _convert(
         self, state: VisitorState, goal: str, value: float | None, timestamp: float, site: int
     ) -> None:
+        timed = self._timed_buckets(timestamp, state.visit or NO_VISIT)
         counted = state.counted
-        if value is None and counted is not None and site == state.site:
-            timed = self._timed_buckets(timestamp, state.visit or NO_VISIT)
-            if counted.get(goal) is timed:
-                return  # this goal is counted in these buckets for every variant already
-        buckets = self._buckets(state, timestamp)
+        if (
+            value is None
+            and counted is not None
+            and site == state.site
+            and counted.get(goal) is timed
+        ):
+            return  # this goal is counted in these buckets for every variant already
+        buckets = self._buckets(state, timestamp, timed)
         marks = state.marks
         mark = self._mark
         variants = state.variants
