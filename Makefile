@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench demo
-	$(BIN)/ruff format --check src tests bench demo
+	$(BIN)/ruff check src tests bench demo examples
+	$(BIN)/ruff format --check src tests bench demo examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
