@@ -74,6 +74,7 @@ def test_unknown_config_keys_are_named() -> None:
         pytest.param({"partition": [-1]}, "--partition -1 is not one of the 1", id="negative-i"),
         pytest.param({"partition": [0]}, "--partition needs --redis", id="partition-file-log"),
         pytest.param({"path": "", "redis": "r", "stream": ""}, "stream must name", id="stream"),
+        pytest.param({"keep_stream": "no"}, "keep_stream must be True or False", id="keep-stream"),
         pytest.param({"week_start": "friday"}, "week_start must be one of", id="week-start"),
         pytest.param({"flush_every": "10"}, "flush_every must be an integer", id="every-type"),
         pytest.param({"flush_every": True}, "flush_every must be an integer", id="every-bool"),

@@ -148,14 +148,21 @@ def test_two_workers_resuming_count_what_one_worker_counts(
     client = redis.Redis.from_url(redis_url)
     client.xadd(stream_key(stream, 3), {b"r": b"not a record\n"})  # skipped, counted once
     client.close()
+    # One worker owning all 4, reading ahead of the others, and keeping what
+    # it read for them (it is not the only consumer).
+    reference = f"sqlite:///{tmp_path / 'reference.db'}"
+    assert cli.main([*flags(redis_url, stream, reference), "--keep-stream"]) == 0
     run_workers(redis_url, stream, postgres_url, (0, 1), (2, 3))
     write(redis_url, stream, second, tmp_path / "fallback")
+    assert cli.main([*flags(redis_url, stream, reference), "--keep-stream"]) == 0
     run_workers(redis_url, stream, postgres_url, (0, 1), (2, 3))
     # Nothing new: a third run adds nothing.
     run_workers(redis_url, stream, postgres_url, (1, 0), (3, 2))
 
-    reference = f"sqlite:///{tmp_path / 'reference.db'}"
-    assert cli.main(flags(redis_url, stream, reference)) == 0  # owns all 4
+    # Each commit trimmed its partitions up to the committed entry.
+    client = redis.Redis.from_url(redis_url)
+    assert [client.xlen(stream_key(stream, i)) for i in range(PARTITIONS)] == [1] * PARTITIONS
+    client.close()
     expected = dump(reference)
     assert expected["counts"]
     assert ("malformed line", 1) in expected["filtered"]
@@ -191,6 +198,8 @@ def test_kill_9_mid_stream_then_restart_counts_exactly_once(
 ) -> None:
     stream = f"{redis_url.prefix}events"
     write(redis_url, stream, events(20_000, 1500, seed=3), tmp_path / "fallback")
+    reference = f"sqlite:///{tmp_path / 'reference.db'}"
+    assert cli.main([*flags(redis_url, stream, reference), "--keep-stream"]) == 0
     client = redis.Redis.from_url(redis_url)
     last_id = client.xrevrange(stream_key(stream, 0), count=1)[0][0].decode()
     client.close()
@@ -223,7 +232,4 @@ def test_kill_9_mid_stream_then_restart_counts_exactly_once(
     subprocess.run(command, check=True, timeout=WAIT, stderr=subprocess.DEVNULL)
     assert stored_position(postgres_url, stream, 0) == last_id
     run_workers(redis_url, stream, postgres_url, (2, 3))
-
-    reference = f"sqlite:///{tmp_path / 'reference.db'}"
-    assert cli.main(flags(redis_url, stream, reference)) == 0
     assert dump(postgres_url) == dump(reference)

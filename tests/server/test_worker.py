@@ -117,9 +117,11 @@ class FlakyStore:
         store: SQLStore,
         failures: float = 0,
         on_failure: Callable[[], None] | None = None,
+        lookup_failures: int = 0,
     ) -> None:
         self.store = store
         self.failures = failures
+        self.lookup_failures = lookup_failures
         self.on_failure = on_failure
         self.failed = 0
         self.pointers: list[str | None] = []
@@ -128,6 +130,9 @@ class FlakyStore:
         return self.store.load_pointer()
 
     def load_visitors(self, visitor_ids: Sequence[str]) -> dict[str, str]:
+        if self.lookup_failures:
+            self.lookup_failures -= 1
+            raise StoreError("load failed on sqlite:///test.db: server closed the connection")
         return self.store.load_visitors(visitor_ids)
 
     def commit(self, batch: Batch) -> None:
@@ -433,18 +438,87 @@ def test_flush_without_a_stop_event_retries_too(tmp_path: Path) -> None:
     store.store.close()
 
 
-def test_a_failing_commit_while_stopping_raises(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "retry_on",
+    [pytest.param((), id="not-retried"), pytest.param((StoreError,), id="retried-type")],
+)
+def test_a_failing_commit_while_stopping_raises(
+    tmp_path: Path, retry_on: tuple[type[Exception], ...]
+) -> None:
     log, _ = log_at(tmp_path)
     write_each(log, FIRST)
     stop = threading.Event()
     store = FlakyStore(open_store(tmp_path), failures=1, on_failure=stop.set)
-    worker = make_worker(log, store, retry=0.001)
+    worker = make_worker(log, store, retry=0.001, retry_on=retry_on)
     with pytest.raises(StoreError, match="database is locked"):
         worker.run(stop, once=True)
     assert worker.progress.commits == 0
     assert store.store.load_pointer() is None
     assert store.store.count("viewed page") == 0
     store.store.close()
+
+
+class FlakyLog:
+    """A real TimeRotatingLog whose reading fails when the ``fail_at``-th
+    record (counted over every pass) is due: a reader losing its source."""
+
+    def __init__(self, log: TimeRotatingLog, fail_at: set[int]) -> None:
+        self.log = log
+        self.fail_at = fail_at
+        self.read = 0
+        self.malformed = 0
+
+    def process(self, process_from: Any, stay_alive: bool, killed_event: threading.Event) -> Any:
+        for item in self.log.process(process_from, stay_alive, killed_event):
+            self.read += 1
+            if self.read in self.fail_at:
+                raise ConnectionError("connection to the log reset")
+            yield item
+
+
+def test_lookups_and_reads_that_fail_are_retried_with_backoff(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    log, _ = log_at(tmp_path)
+    write_each(log, FIRST + SECOND)
+    waits: list[float] = []
+
+    class Recorder(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            waits.append(timeout or 0.0)
+            return False
+
+    store = FlakyStore(open_store(tmp_path), lookup_failures=2)
+    reader = FlakyLog(log, fail_at={len(FIRST) + 1, len(FIRST) + 4})
+    # A chunk per few records, so a failure comes after commits and counts.
+    worker = make_worker(
+        reader,
+        store,
+        flush_every=3,
+        retry=0.001,
+        max_retry=0.004,
+        retry_on=(StoreError, ConnectionError),
+    )
+    with caplog.at_level(logging.ERROR, logger="manhattan.server"):
+        worker.run(Recorder(), once=True)
+    assert waits == [0.001, 0.002, 0.004, 0.004]
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages[0].startswith("reading failed (load failed on sqlite:///test.db: ")
+    assert messages[-1] == "reading failed (connection to the log reset); trying again in 0.0 s"
+    assert counts_of(store.store) == BOTH_COUNTS
+    assert store.store.filtered() == BOTH_FILTERED
+    store.store.close()
+
+
+def test_a_read_error_not_named_in_retry_on_ends_the_run(tmp_path: Path) -> None:
+    log, _ = log_at(tmp_path)
+    write_each(log, FIRST)
+    store = open_store(tmp_path)
+    worker = make_worker(FlakyLog(log, fail_at={2}), store, retry_on=(StoreError,))
+    with pytest.raises(ConnectionError, match="connection to the log reset"):
+        worker.run(threading.Event(), once=True)
+    assert store.load_pointer() is None
+    store.close()
 
 
 def test_following_the_log_until_stopped(tmp_path: Path) -> None:

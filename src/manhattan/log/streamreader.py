@@ -16,6 +16,7 @@ single pointer and its counts still commit in one transaction.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Protocol
@@ -24,8 +25,9 @@ import redis
 
 from manhattan.backend.model import Batch, Store
 from manhattan.log import Record
-from manhattan.log.redisstream import read_partition
+from manhattan.log.redisstream import read_partition, trim_partition
 
+logger = logging.getLogger(__name__)
 START = "0-0"
 """The id before every entry: where an unread partition starts."""
 
@@ -39,9 +41,21 @@ class StreamReader:
     Each partition is read in entry order; partitions take turns, a read of
     up to ``size()`` entries each, until all are drained. A visitor's events
     are all in one partition, so this keeps each visitor's order.
+
+    With ``trim`` (the default), :class:`StreamStore` deletes what a commit
+    has made safe: the entries below each partition's committed position.
+    That bounds the stream's memory when this worker is the partitions'
+    only consumer; pass ``trim=False`` when other consumers read them too.
     """
 
-    def __init__(self, client: redis.Redis, stream: str, partitions: Iterable[int]) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        stream: str,
+        partitions: Iterable[int],
+        *,
+        trim: bool = True,
+    ) -> None:
         owned = sorted(set(partitions))
         if not owned:
             raise ValueError("a stream reader needs at least one partition")
@@ -50,6 +64,7 @@ class StreamReader:
         self.client = client
         self.stream = stream
         self.partitions = owned
+        self.trim = trim
 
     def pointer_name(self, partition: int) -> str:
         """The name under which the store keeps ``partition``'s position."""
@@ -131,7 +146,9 @@ class StreamStore:
         return self.store.load_visitors(visitor_ids)
 
     def commit(self, batch: Batch) -> None:
-        """Commit ``batch`` with its pointer split into per-partition pointers."""
+        """Commit ``batch`` with its pointer split into per-partition pointers,
+        then (with the reader's ``trim``) trim what the commit made safe."""
+        positions: dict[int, str] = {}
         if batch.pointer is not None:
             positions = self.reader.parse_pointer(batch.pointer)
             batch.pointers.update(
@@ -139,6 +156,18 @@ class StreamStore:
             )
             batch.pointer = None
         self.store.commit(batch)
+        if self.reader.trim:
+            self._trim(positions)
+
+    def _trim(self, positions: dict[int, str]) -> None:
+        reader = self.reader
+        try:
+            for partition, entry_id in positions.items():
+                # The committed entry itself stays: XTRIM MINID keeps ids >= it.
+                trim_partition(reader.client, reader.stream, partition, entry_id)
+        except redis.RedisError as exc:
+            # Only memory is at stake: the next commit trims again.
+            logger.warning("could not trim stream %s (%s)", reader.stream, exc)
 
 
 __all__ = ["PointerStore", "StreamReader", "StreamStore"]

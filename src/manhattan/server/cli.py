@@ -94,6 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="I",
         help="a partition this worker owns (repeatable; default all)",
     )
+    add(
+        "--keep-stream",
+        action="store_true",
+        default=None,
+        help="don't trim committed entries from the stream (other consumers read it too)",
+    )
     add("-u", "--url", help="database URL (default sqlite:///manhattan.db)")
     add(
         "-c",
@@ -178,7 +184,7 @@ def _open_stream(settings: Settings) -> StreamReader:
         client.close()
         raise ConfigError(f"cannot reach Redis at {settings.redis}: {exc}") from None
     owned = settings.partition or list(range(settings.partitions))
-    return StreamReader(client, settings.stream, owned)
+    return StreamReader(client, settings.stream, owned, trim=not settings.keep_stream)
 
 
 def _check_pointer(log: TimeRotatingLog, store: SQLStore, path: str) -> None:
@@ -276,6 +282,8 @@ def run(settings: Settings, stop: threading.Event, stderr: TextIO | None = None)
             aggregator,
             flush_every=settings.flush_every,
             flush_seconds=settings.flush_seconds,
+            # Transient: Redis or the database going away and coming back.
+            retry_on=(redis.RedisError, StoreError),
         )
         if settings.verbose or (settings.once and stderr.isatty()):
             status = StatusLine(worker, reader, stderr, bar=settings.once and stderr.isatty())

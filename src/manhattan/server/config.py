@@ -4,7 +4,7 @@
 flag names with ``_`` for ``-`` (``path``, ``url``, ``complex``, ``bind``,
 ``log``, ``verbose``, ``once``, ``timezone``, ``week_start``,
 ``flush_every``, ``flush_seconds``, ``capacity``, ``redis``, ``stream``,
-``partitions``, ``partition`` (a list)), plus what only a config
+``partitions``, ``partition`` (a list), ``keep_stream``), plus what only a config
 can say: ``rollups`` (a list of built-in names and ``{name: dotted path}``)
 and ``networks`` (``{name: CIDR or [CIDRs]}`` for the network rollup).
 Flags given on the command line win over the config.
@@ -34,6 +34,7 @@ class Settings:
     stream: str = "manhattan"
     partitions: int = 1
     partition: list[int] = field(default_factory=list)
+    keep_stream: bool = False
     url: str = "sqlite:///manhattan.db"
     complex: list[str] = field(default_factory=list)
     bind: str = "tcp://127.0.0.1:5555"
@@ -64,6 +65,8 @@ class Settings:
         if self.path and self.redis:
             raise ConfigError("--path and --redis cannot be used together: read one log")
         self._check_partitions()
+        if not isinstance(self.keep_stream, bool):
+            raise ConfigError(f"keep_stream must be True or False, not {self.keep_stream!r}")
         if self.week_start not in WEEK_STARTS:
             raise ConfigError(
                 f"week_start must be one of {', '.join(WEEK_STARTS)}, not {self.week_start!r}"

@@ -69,7 +69,9 @@ class Worker:
 
     ``retry`` is how long to wait before trying a failed commit again (it
     doubles up to ``max_retry``): a database that is down delays counting,
-    it does not lose anything.
+    it does not lose anything. Errors of the types in ``retry_on`` while
+    reading the log or looking up visitors are retried the same way, reading
+    again from the last chunk counted; any other error ends :meth:`run`.
     """
 
     def __init__(
@@ -83,6 +85,7 @@ class Worker:
         poll_seconds: float = 0.2,
         retry: float = 0.5,
         max_retry: float = 30.0,
+        retry_on: tuple[type[Exception], ...] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if flush_every < 1:
@@ -97,6 +100,7 @@ class Worker:
         self.poll_seconds = poll_seconds
         self.retry = retry
         self.max_retry = max_retry
+        self.retry_on = retry_on
         self.clock = clock
         self.progress = Progress(started=clock())
         self._pending = 0  # events counted since the last commit
@@ -107,11 +111,25 @@ class Worker:
         """Count until ``stop`` is set (or, with ``once``, until the log's end)."""
         self.aggregator.loader = self.store.load_visitors
         self.progress.pointer = self.store.load_pointer()
+        wait = self.retry
         while not stop.is_set():
-            for records, skipped, pointer in self._chunks(stop):
-                self._count(records, skipped, pointer)
-                if self._pending >= self.flush_every or self._due():
-                    self.flush(stop)
+            try:
+                for records, skipped, pointer in self._chunks(stop):
+                    self._count(records, skipped, pointer)
+                    if self._pending >= self.flush_every or self._due():
+                        self.flush(stop)
+            except self.retry_on as exc:
+                if stop.is_set():
+                    # Maybe a commit given up on while stopping: its batch is
+                    # drained, so nothing may be committed after it.
+                    raise
+                # Every chunk up to progress.pointer is counted and none
+                # after it: reading again from there loses and repeats nothing.
+                logger.error("reading failed (%s); trying again in %.1f s", exc, wait)
+                stop.wait(wait)
+                wait = min(wait * 2, self.max_retry)
+                continue
+            wait = self.retry
             if once:
                 break
             # Following the log, commit when flush_seconds have passed, not
