@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import itertools
 import os
 import secrets
 import tempfile
@@ -26,6 +27,7 @@ from manhattan.log.redisstream import (
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 CLOSED_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1: refused at once
+WAIT = 10.0  # seconds; only ever reached by a failing test
 
 
 def _unavailable(reason: str) -> NoReturn:
@@ -245,32 +247,36 @@ def test_close_then_write_reconnects(client, stream, fallback):
 # Outage and fallback
 
 
+def fallback_content(fallback: str) -> bytes:
+    """What the fallback files hold, in the order they would be sent."""
+    directory = os.path.dirname(fallback)
+    names = sorted(f for f in leftovers(fallback) if f != "fallback")
+    if os.path.exists(fallback):
+        names.append("fallback")  # the newest records
+    data = b""
+    for name in names:
+        with open(os.path.join(directory, name), "rb") as file:
+            data += file.read()
+    return data
+
+
 def test_outage_goes_to_the_fallback_file_and_is_resent_first_in_order(client, stream, fallback):
     down = RedisStreamLog(CLOSED_URL, stream, 2, fallback=fallback)
     first = [rec("a", 1, "x\ty"), rec("v", 2)]
     second = [rec("a", 3), rec("v", 4, "\u00e9")]
-
-    start = time.monotonic()
     down.write(first)
-    down.write(second)
-    elapsed = time.monotonic() - start
-
-    assert elapsed < 2  # refused and no retries: milliseconds in practice
-    files = leftovers(fallback)
-    # The second write tried to resend the first batch: it left that file as
-    # ".sending-..." and appended its own batch to a new fallback file.
-    assert len(files) == 2
-    assert files[0] == "fallback"
-    assert files[1].startswith("fallback.sending-")
-    directory = os.path.dirname(fallback)
-    with open(os.path.join(directory, files[1]), "rb") as file:
-        assert file.read() == b"1\tpage\t1.0000\ta\t0\tx\\ty\n1\tpage\t2.0000\tv\t0\n"
-    with open(fallback, "rb") as file:
-        assert file.read() == b"1\tpage\t3.0000\ta\t0\n1\tpage\t4.0000\tv\t0\t\\xe9\n"
+    down.write(second)  # straight to the file: the sender has a backlog
+    assert not down.flush(timeout=0.05)  # Redis is still down
+    down.close()
+    assert fallback_content(fallback) == (
+        b"1\tpage\t1.0000\ta\t0\tx\\ty\n1\tpage\t2.0000\tv\t0\n"
+        b"1\tpage\t3.0000\ta\t0\n1\tpage\t4.0000\tv\t0\t\\xe9\n"
+    )
 
     up = RedisStreamLog(REDIS_URL, stream, 2, fallback=fallback)
     third = [rec("a", 5), rec("v", 6)]
-    up.write(third)
+    up.write(third)  # after the backlog the new process found
+    assert up.flush(timeout=WAIT)
 
     written = first + second + third
     for p in range(2):
@@ -278,8 +284,90 @@ def test_outage_goes_to_the_fallback_file_and_is_resent_first_in_order(client, s
     assert partition_of("a", 2) != partition_of("v", 2)  # precondition: both partitions used
     assert leftovers(fallback) == []
 
-    up.write([rec("a", 7)])  # nothing left to resend: only a stat of the fallback path
+    up.write([rec("a", 7)])  # no backlog: straight to Redis
     assert read_all(client, stream, partition_of("a", 2))[-1] == rec("a", 7)
+    assert up.flush(timeout=0)
+    up.close()
+
+
+def test_the_sender_backs_off_while_redis_is_down(fallback, monkeypatch):
+    monkeypatch.setattr(rs, "RETRY_SECONDS", 0.01)
+    monkeypatch.setattr(rs, "MAX_RETRY_SECONDS", 0.02)
+    tries = []
+    real_resend = RedisStreamLog._resend
+
+    def resend(self):
+        tries.append(time.monotonic())
+        return real_resend(self)
+
+    monkeypatch.setattr(RedisStreamLog, "_resend", resend)
+    down = RedisStreamLog(CLOSED_URL, "s", fallback=fallback)
+    for n in range(50):
+        down.write([rec("v", n)])  # each write wakes the sender; it keeps its pace
+    time.sleep(0.2)
+    down.close()
+    gaps = [later - earlier for earlier, later in itertools.pairwise(tries)]
+    assert 3 <= len(tries) < 50
+    assert min(gaps) >= 0.009
+    assert fallback_content(fallback).count(b"\n") == 50
+
+
+def test_records_spilled_while_the_backlog_is_sent_follow_it(
+    client, stream, fallback, monkeypatch
+):
+    log = RedisStreamLog(CLOSED_URL, stream, fallback=fallback)
+    log.write([rec("v", 1)])
+    log.close()
+    real_send_file = RedisStreamLog._send_file
+    spilled = []
+
+    def send_file(self, path, *, wait):
+        if not spilled:  # a request's write arriving mid-send
+            spilled.append(path)
+            self.write([rec("v", 2)])
+        return real_send_file(self, path, wait=wait)
+
+    monkeypatch.setattr(RedisStreamLog, "_send_file", send_file)
+    log.client = redis.Redis.from_url(REDIS_URL)
+    log.write([rec("v", 0)])  # Redis is back; the backlog still goes first
+    assert log.flush(timeout=WAIT)
+    log.close()
+    assert read_all(client, stream, 0) == [rec("v", 1), rec("v", 0), rec("v", 2)]
+
+
+def test_a_running_sender_picks_up_files_other_processes_left(
+    client, stream, fallback, monkeypatch
+):
+    monkeypatch.setattr(rs, "IDLE_CHECK_SECONDS", 0.01)
+    log = RedisStreamLog(CLOSED_URL, stream, fallback=fallback)
+    log.write([rec("v", 1)])
+    log.client = redis.Redis.from_url(REDIS_URL)  # Redis is back
+    assert log.flush(timeout=WAIT)
+    # Another process, stopped while Redis was down, left its file.
+    with open(f"{fallback}.sending-{0:020d}-1-cccc", "wb") as file:
+        file.write(rs.encode_record(rec("w", 2)))
+    deadline = time.monotonic() + WAIT
+    while leftovers(fallback) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    log.close()
+    assert read_all(client, stream, 0) == [rec("v", 1), rec("w", 2)]
+
+
+def test_a_forked_child_starts_its_own_sender(client, stream, fallback):
+    log = RedisStreamLog(CLOSED_URL, stream, fallback=fallback)
+    log.write([rec("v", 1)])
+    pid = os.fork()
+    if pid == 0:  # the child: no sender thread came along
+        try:
+            log.client = redis.Redis.from_url(REDIS_URL)
+            log.write([rec("v", 2)])
+            os._exit(0 if log.flush(timeout=WAIT) else 1)
+        finally:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    log.close()
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert read_all(client, stream, 0) == [rec("v", 1), rec("v", 2)]
 
 
 def test_fallback_lines_are_resent_in_chunks_and_malformed_ones_kept(
@@ -294,6 +382,8 @@ def test_fallback_lines_are_resent_in_chunks_and_malformed_ones_kept(
         file.write(b"1\tpage\t9.0\ttorn")  # a crash mid-append: no newline, too few fields
     log = RedisStreamLog(REDIS_URL, stream, 3, fallback=fallback)
     log.write([rec("v", 99)])
+    assert log.flush(timeout=WAIT)
+    log.close()
 
     v = partition_of("v", 3)
     assert v != 0  # precondition: malformed lines go to partition 0, apart from v's
@@ -310,6 +400,8 @@ def test_a_file_another_process_is_sending_is_left_to_it(client, stream, fallbac
         fcntl.flock(holder, fcntl.LOCK_EX)
         log = RedisStreamLog(REDIS_URL, stream, fallback=fallback)
         log.write([rec("new", 2)])
+        assert log.flush(timeout=WAIT)
+        log.close()
     finally:
         os.close(holder)
 
@@ -323,6 +415,8 @@ def test_a_file_that_vanished_before_it_was_opened_is_skipped(
     monkeypatch.setattr(rs.glob, "glob", lambda pattern: [f"{fallback}.sending-gone"])
     log = RedisStreamLog(REDIS_URL, stream, fallback=fallback)
     log.write([rec("v", 1)])
+    assert log.flush(timeout=WAIT)
+    log.close()
     assert read_all(client, stream, 0) == [rec("v", 1)]
 
 
@@ -336,13 +430,15 @@ def test_a_file_deleted_while_waiting_for_its_lock_is_skipped(
 
     def flock(fd, operation):
         # The process that held the lock sent the file and deleted it.
-        if os.path.exists(done):
+        if operation & fcntl.LOCK_EX and os.path.exists(done):
             os.unlink(done)
         real_flock(fd, operation)
 
     monkeypatch.setattr(rs.fcntl, "flock", flock)
     log = RedisStreamLog(REDIS_URL, stream, fallback=fallback)
     log.write([rec("new", 2)])
+    assert log.flush(timeout=WAIT)
+    log.close()
     assert read_all(client, stream, 0) == [rec("new", 2)]
 
 
@@ -359,13 +455,12 @@ def test_a_spill_into_a_file_renamed_meanwhile_goes_to_the_new_file(fallback, mo
 
     monkeypatch.setattr(rs.fcntl, "flock", flock)
     log = RedisStreamLog(CLOSED_URL, "s", fallback=fallback)
-    log._check_leftovers = False  # straight to the send, which fails
     log.write([rec("v", 1)])
+    log.close()
 
     with open(renamed, "rb") as file:
         assert file.read() == b""
-    with open(fallback, "rb") as file:
-        assert file.read() == b"1\tpage\t1.0000\tv\t0\n"
+    assert fallback_content(fallback) == b"1\tpage\t1.0000\tv\t0\n"
 
 
 def test_a_short_write_to_the_fallback_is_completed(fallback, monkeypatch):
@@ -377,10 +472,10 @@ def test_a_short_write_to_the_fallback_is_completed(fallback, monkeypatch):
     monkeypatch.setattr(rs.os, "write", write)
     log = RedisStreamLog(CLOSED_URL, "s", fallback=os.path.join(fallback, "sub", "fb"))
     log.write([rec("v", 1), rec("w", 2)])
+    log.close()
     monkeypatch.undo()
 
-    with open(log.fallback, "rb") as file:
-        assert file.read() == b"1\tpage\t1.0000\tv\t0\n1\tpage\t2.0000\tw\t0\n"
+    assert fallback_content(log.fallback) == b"1\tpage\t1.0000\tv\t0\n1\tpage\t2.0000\tw\t0\n"
 
 
 # read_partition and trim_partition

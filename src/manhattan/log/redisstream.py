@@ -13,9 +13,11 @@ non-ASCII characters, lone surrogates) and is byte for byte what a
 
 Writes never wait long on Redis: the client has a short socket timeout and
 no retries, and a batch Redis did not take goes to a local *fallback file*
-(text log lines, one ``O_APPEND`` write per batch). A later write first sends
-what fallback files hold, oldest first, then its own batch. Delivery is
-therefore at least once: a batch whose reply timed out after Redis applied
+(text log lines, one ``O_APPEND`` write per batch). From then on the
+process's writes go straight to that file too (no request waits on a Redis
+that is down), and a background thread sends the file, oldest records first,
+retrying with backoff until Redis takes it; then writes go to Redis again.
+Delivery is therefore at least once: a batch whose reply timed out after Redis applied
 it, or a fallback file only partly sent before a failure or crash, is sent
 again. Consumers that must not count twice can remember the stream ids they
 committed (their pointer) but cannot recognise a resent record by id, since
@@ -57,6 +59,15 @@ FIELD = b"r"
 RESEND_CHUNK = 1000
 """Fallback records sent per pipeline round trip when resending."""
 
+RETRY_SECONDS = 0.5
+"""First wait of the fallback sender after Redis failed it (doubled each time)."""
+
+MAX_RETRY_SECONDS = 30.0
+"""Longest wait of the fallback sender between tries."""
+
+IDLE_CHECK_SECONDS = 10.0
+"""How often an idle fallback sender looks for files other processes left."""
+
 VISITOR_FIELD = 3
 """Index of the visitor id in a record: the partitioning key."""
 
@@ -95,6 +106,11 @@ class RedisStreamLog:
     safety net that can drop entries no consumer has read yet, so prefer
     :func:`trim_partition` after commits.
 
+    While a fallback file exists, writes append to it and a daemon thread of
+    this process sends it (:meth:`flush` waits for that). A file another
+    process left (it crashed, or was stopped while Redis was down) is sent
+    by the next process that starts, or by one whose sender is running.
+
     Redis errors never reach the caller (the batch goes to the fallback file);
     a record that is a string, has no visitor id (fewer than 4 fields) or
     has non-string fields raises before anything is sent, and a fallback file that cannot be
@@ -127,33 +143,87 @@ class RedisStreamLog:
             retry=Retry(NoBackoff(), 0),
         )
         self._lock = threading.Lock()
-        # Files left by a crash mid-resend are only looked for when this is
-        # set: at start and after a failed resend, not at every write.
-        self._check_leftovers = True
+        self._sender: threading.Thread | None = None
+        self._wake = threading.Event()
+        self._closing = threading.Event()
+        self._drained = threading.Event()
+        # True while fallback records may wait to be sent: writes then append
+        # to the file, so none overtakes the older records being sent.
+        self._backlog = False
+        if self._leftovers() or os.path.exists(self.fallback):
+            self._backlog = True
 
     def write(self, records: Sequence[Sequence[str]]) -> None:
-        """Append ``records``, each to its visitor's partition, in one round trip."""
+        """Append ``records``, each to its visitor's partition, in one round
+        trip (or, while Redis is down or a backlog is being sent, one append
+        to the fallback file)."""
         batch = [(self._partition(record), encode_record(record)) for record in records]
         if not batch:
             return
-        if self._check_leftovers or os.path.exists(self.fallback):
-            # Held while resending so that no batch of this process overtakes
-            # the older records being resent.
-            with self._lock:
-                if not self._resend():
-                    self._spill(batch)
-                    return
-        try:
-            self._send(batch)
-        except (RedisError, OSError) as exc:
-            logger.warning(
-                "manhattan: Redis unavailable (%s), %d records to fallback", exc, len(batch)
-            )
-            self._spill(batch)
+        if not self._backlog:
+            try:
+                self._send(batch)
+                return
+            except (RedisError, OSError) as exc:
+                logger.warning(
+                    "manhattan: Redis unavailable (%s), %d records to fallback", exc, len(batch)
+                )
+                self._drained.clear()
+                self._backlog = True
+        self._spill(batch)
+        self._wake_sender()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until the fallback records are sent (at most ``timeout``
+        seconds); whether they all were. Call it before a planned shutdown."""
+        if not self._backlog:
+            return True
+        self._wake_sender()
+        return self._drained.wait(timeout) or not self._backlog
 
     def close(self) -> None:
-        """Close the connections to Redis (a later write reconnects)."""
+        """Stop the fallback sender (unsent records stay in the file for the
+        next process) and close the connections to Redis; a later write
+        reconnects and starts a new sender if it needs one."""
+        with self._lock:
+            sender, self._sender = self._sender, None
+            if sender is not None:
+                self._closing.set()
+                self._wake.set()
+        if sender is not None:
+            sender.join()
+            self._closing.clear()
         self.client.close()
+
+    def _wake_sender(self) -> None:
+        """Make the sender look at the fallback now, starting it if needed
+        (also in a forked child, which inherits no thread)."""
+        with self._lock:  # only taken while there is a backlog: not on the fast path
+            if self._sender is None or not self._sender.is_alive():
+                self._sender = threading.Thread(
+                    target=self._send_backlog, name="manhattan-fallback", daemon=True
+                )
+                self._sender.start()
+        self._wake.set()
+
+    def _send_backlog(self) -> None:
+        """The sender thread: send the fallback files whenever woken, backing
+        off while Redis fails, and every ``IDLE_CHECK_SECONDS`` otherwise."""
+        wait = RETRY_SECONDS
+        while not self._closing.is_set():
+            self._wake.clear()
+            if not self._resend():
+                # Not woken by writes: they come at request rate, and Redis is down.
+                self._closing.wait(wait)
+                wait = min(wait * 2, MAX_RETRY_SECONDS)
+                continue
+            wait = RETRY_SECONDS
+            if os.path.exists(self.fallback):
+                continue  # spilled while we sent: send that too
+            self._backlog = False
+            self._drained.set()
+            # Until the next spill, or a look for files other processes left.
+            self._wake.wait(IDLE_CHECK_SECONDS)
 
     def _partition(self, record: Sequence[str]) -> int:
         if isinstance(record, str | bytes):  # a sequence, but of characters
@@ -197,13 +267,16 @@ class RedisStreamLog:
         data = b"".join(line for _, line in batch)
         os.makedirs(os.path.dirname(self.fallback), exist_ok=True)
         while True:
-            fd = os.open(
-                self.fallback, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644
-            )
+            fd = os.open(self.fallback, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
             try:
                 # Shared: appenders run together, a resender waits for them.
                 fcntl.flock(fd, fcntl.LOCK_SH)
                 if self._is_current(fd):
+                    size = os.fstat(fd).st_size
+                    if size and os.pread(fd, 1, size - 1) != b"\n":
+                        # A crash tore the last append: end that line, or our
+                        # first record would be glued to it and lost with it.
+                        data = b"\n" + data
                     written = os.write(fd, data)
                     while written < len(data):  # full disk or signal: keep the rest whole
                         written += os.write(fd, data[written:])
@@ -228,7 +301,7 @@ class RedisStreamLog:
         and deleted only once all of it was sent, so a failure or crash at any
         point leaves it to be sent again (at least once, never lost).
         """
-        paths = sorted(glob.glob(glob.escape(self.fallback) + ".sending-*"))
+        paths = self._leftovers()
         mine = (
             f"{self.fallback}.sending-{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(4)}"
         )
@@ -238,12 +311,11 @@ class RedisStreamLog:
             pass  # nothing new, or another process took it
         else:
             paths.append(mine)
-        for path in paths:
-            if not self._send_file(path, wait=path == mine):
-                self._check_leftovers = True
-                return False
-        self._check_leftovers = False
-        return True
+        return all(self._send_file(path, wait=path == mine) for path in paths)
+
+    def _leftovers(self) -> list[str]:
+        """Fallback files renamed for sending and not deleted, oldest first."""
+        return sorted(glob.glob(glob.escape(self.fallback) + ".sending-*"))
 
     def _send_file(self, path: str, *, wait: bool) -> bool:
         """Send and delete one file; True if sent or another process has it."""
