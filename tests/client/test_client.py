@@ -173,7 +173,8 @@ def test_all_tests_rows_are_tuples(client):
             lambda c: c.call("flush"),
             "MethodNotAllowed",
             "method 'flush' is not allowed; "
-            "allowed: all_tests, analyze, count, goal_value, goals, results, tests",
+            "allowed: all_tests, analyze, breakdown, count, goal_value, goals, results, sites, "
+            "tests",
             id="refused",
         ),
         pytest.param(

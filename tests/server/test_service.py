@@ -176,7 +176,19 @@ def test_ping_does_not_touch_the_queries_object(service, queries):
 
 def test_query_methods_are_exactly_the_read_only_queries():
     assert (
-        frozenset({"count", "goal_value", "all_tests", "results", "goals", "tests", "analyze"})
+        frozenset(
+            {
+                "count",
+                "goal_value",
+                "all_tests",
+                "results",
+                "goals",
+                "tests",
+                "analyze",
+                "sites",
+                "breakdown",
+            }
+        )
         == QUERY_METHODS
     )
 

@@ -232,6 +232,25 @@ class Queries(Protocol):
         ones (for logs that lack them)."""
         ...
 
+    def sites(self) -> list[int]:
+        """The ids of the sites with counts, in order."""
+        ...
+
+    def breakdown(
+        self,
+        rollup_key: str,
+        goals: Sequence[str],
+        test_name: str | None = None,
+        site_id: int | None = None,
+        limit: int = 31,
+        order: str = "bucket",
+    ) -> dict[str, dict[str, dict[str, list[float]]]]:
+        """``{bucket: {population: {goal: [visitors, value total]}}}`` of
+        ``goals`` in up to ``limit`` buckets of a rollup (with a test, goal
+        ``""`` holds each population's impressions); ``order`` ``"bucket"``
+        takes the last bucket ids, ``"visitors"`` those with most visitors."""
+        ...
+
 
 @runtime_checkable
 class Store(Protocol):

@@ -173,6 +173,27 @@ class Client:
         )
         return _convert("analyze", _mapping, result)
 
+    def sites(self) -> list[int]:
+        """The ids of the sites with counts, in order."""
+        return _convert("sites", _integers, self.call("sites"))
+
+    def breakdown(
+        self,
+        rollup_key: str,
+        goals: Sequence[str],
+        test_name: str | None = None,
+        site_id: int | None = None,
+        limit: int = 31,
+        order: str = "bucket",
+    ) -> dict[str, dict[str, dict[str, list[float]]]]:
+        """``{bucket: {population: {goal: [visitors, value total]}}}`` of
+        ``goals`` in up to ``limit`` buckets of a rollup (with a test, goal
+        ``""`` holds each population's impressions); ``order`` ``"bucket"``
+        takes the last bucket ids, ``"visitors"`` those with most visitors
+        (see :meth:`manhattan.backend.persistence.SQLStore.breakdown`)."""
+        result = self.call("breakdown", rollup_key, list(goals), test_name, site_id, limit, order)
+        return _convert("breakdown", _breakdown, result)
+
     def close(self) -> None:
         """Close the connection; a later call opens a new one."""
         self._close_socket()
@@ -271,6 +292,25 @@ def _result_table(value: Any) -> dict[str, list[float]]:
     if not isinstance(value, dict):
         raise TypeError(value)
     return {population: [_number(v) for v in _list(row)] for population, row in value.items()}
+
+
+def _integers(value: Any) -> list[int]:
+    return [_integer(item) for item in _list(value)]
+
+
+def _breakdown(value: Any) -> dict[str, dict[str, dict[str, list[float]]]]:
+    table = {}
+    for bucket, populations in _mapping(value).items():
+        table[bucket] = {
+            population: {goal: _pair(cell) for goal, cell in _mapping(row).items()}
+            for population, row in _mapping(populations).items()
+        }
+    return table
+
+
+def _pair(value: Any) -> list[float]:
+    visitors, total = _list(value)
+    return [_integer(visitors), _number(total)]
 
 
 def _mapping(value: Any) -> dict[str, Any]:

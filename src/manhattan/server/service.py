@@ -68,7 +68,17 @@ from manhattan.backend.model import Queries, QueryError
 DEFAULT_BIND = "tcp://127.0.0.1:5555"
 
 QUERY_METHODS = frozenset(
-    {"count", "goal_value", "all_tests", "results", "goals", "tests", "analyze"}
+    {
+        "count",
+        "goal_value",
+        "all_tests",
+        "results",
+        "goals",
+        "tests",
+        "analyze",
+        "sites",
+        "breakdown",
+    }
 )
 """The only methods of the queries object a request may call."""
 

@@ -4,6 +4,7 @@ goal values from counted rows."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 from manhattan.backend.model import (
     ALL_SITES,
@@ -123,3 +124,73 @@ def results_of(
         for (population, goal), (impressions, _) in sorted(rows.items())
         if goal == IMPRESSION and impressions > 0
     }
+
+
+MAX_BREAKDOWN_BUCKETS = 400
+"""The most buckets a ``breakdown()`` query returns (over a year of days)."""
+
+MAX_BREAKDOWN_GOALS = 50
+"""The most goals one ``breakdown()`` query names."""
+
+BREAKDOWN_ORDERS = ("bucket", "visitors")
+
+
+class BreakdownQuery(NamedTuple):
+    """The checked arguments of a ``breakdown()`` query."""
+
+    rollup: str
+    goals: list[str]
+    test: str
+    site: int
+    limit: int
+    order: str
+
+
+def check_breakdown(
+    rollup_key: object,
+    goals: object,
+    test_name: object,
+    site_id: object,
+    limit: object,
+    order: object,
+) -> BreakdownQuery:
+    """The arguments of a ``breakdown()`` query, checked (:class:`QueryError`)."""
+    if not isinstance(rollup_key, str) or not rollup_key:
+        raise QueryError(f"rollup_key must be a non-empty str, not {rollup_key!r}")
+    if isinstance(goals, str | bytes) or not isinstance(goals, Sequence) or not goals:
+        raise QueryError(f"goals must be a non-empty list of goal names, not {goals!r}")
+    if len(goals) > MAX_BREAKDOWN_GOALS:
+        raise QueryError(f"at most {MAX_BREAKDOWN_GOALS} goals per breakdown, not {len(goals)}")
+    for goal in goals:
+        if not isinstance(goal, str):
+            raise QueryError(f"goal names must be str, not {type(goal).__name__}")
+    if test_name is not None and (not isinstance(test_name, str) or not test_name):
+        raise QueryError(f"test_name must be a non-empty str or None, not {test_name!r}")
+    if (
+        isinstance(limit, bool)
+        or not isinstance(limit, int)
+        or not 1 <= limit <= MAX_BREAKDOWN_BUCKETS
+    ):
+        raise QueryError(f"limit must be an int from 1 to {MAX_BREAKDOWN_BUCKETS}, not {limit!r}")
+    if order not in BREAKDOWN_ORDERS:
+        raise QueryError(f"order must be one of {', '.join(BREAKDOWN_ORDERS)}, not {order!r}")
+    return BreakdownQuery(
+        rollup_key,
+        list(dict.fromkeys(goals)),
+        NO_TEST if test_name is None else test_name,
+        check_site(site_id),
+        limit,
+        str(order),
+    )
+
+
+def breakdown_of(
+    rows: Sequence[tuple[str, str, str, int, float]],
+) -> dict[str, dict[str, dict[str, list[float]]]]:
+    """``{bucket: {population: {goal: [visitors, value total]}}}`` of
+    (bucket, population, goal, visitors, value total) rows, buckets and
+    populations in order."""
+    table: dict[str, dict[str, dict[str, list[float]]]] = {}
+    for bucket, population, goal, visitors, total in sorted(rows):
+        table.setdefault(bucket, {}).setdefault(population, {})[goal] = [int(visitors), total]
+    return table

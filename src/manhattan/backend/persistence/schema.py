@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     bindparam,
     case,
+    func,
     literal_column,
     select,
 )
@@ -130,6 +131,17 @@ TEST_SLICE = select(
 )
 """Every row of one test in one (rollup, bucket, site) slice."""
 TEST_INFO = select(tests.c.crossovers, tests.c.weights).where(tests.c.name == bindparam("name"))
+SITES = (
+    select(counts.c.site)
+    .where(
+        counts.c.rollup == ALL_ROLLUP,
+        counts.c.bucket == ALL_BUCKET,
+        counts.c.site != ALL_SITES,
+    )
+    .distinct()
+    .order_by(counts.c.site)
+)
+"""Every site id with counts (every count has a row in rollup ``all``)."""
 READS: Final = {
     "test_slice": TEST_SLICE,
     "test_info": TEST_INFO,
@@ -140,6 +152,7 @@ READS: Final = {
     "tests": TESTS,
     "goals": GOALS,
     "filtered": FILTERED,
+    "sites": SITES,
 }
 """The fixed reads, by name."""
 
@@ -228,3 +241,39 @@ def upserts(insert: Callable[[Table], Any]) -> dict[str, Any]:
         "filtered": upsert(filtered, lambda new: add(filtered, new, "events")),
         "meta": upsert(meta, lambda new: {"value": new.value}),
     }
+
+
+def breakdown_rows(size: int, order: str) -> Select[Any]:
+    """(bucket, population, goal, visitors, value total) of the goals in the
+    IN list, in one (rollup, site, test) scope, for the ``limit`` buckets
+    that ``order`` picks: ``"bucket"``, the last bucket ids (the newest days,
+    weeks or months); ``"visitors"``, those where the most visitors reached
+    the goal ``rank_goal`` (all populations together)."""
+    scope = (
+        counts.c.rollup == bindparam("rollup"),
+        counts.c.site == bindparam("site"),
+        counts.c.test == bindparam("test"),
+    )
+    if order == "bucket":
+        chosen = (
+            select(counts.c.bucket)
+            .where(*scope)
+            .distinct()
+            .order_by(counts.c.bucket.desc())
+            .limit(bindparam("limit"))
+        )
+    else:
+        chosen = (
+            select(counts.c.bucket)
+            .where(*scope, counts.c.goal == bindparam("rank_goal"))
+            .group_by(counts.c.bucket)
+            .order_by(func.sum(counts.c.visitors).desc(), counts.c.bucket)
+            .limit(bindparam("limit"))
+        )
+    return select(
+        counts.c.bucket,
+        counts.c.population,
+        counts.c.goal,
+        counts.c.visitors,
+        counts.c.value_total,
+    ).where(*scope, _in(counts.c.goal, size), counts.c.bucket.in_(chosen))

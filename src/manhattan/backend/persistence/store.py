@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
@@ -16,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from manhattan.analysis import report
 from manhattan.backend.model import (
     IMPRESSION,
+    NO_TEST,
     VIEWED_PAGE,
     Batch,
     QueryError,
@@ -32,7 +34,10 @@ from manhattan.backend.persistence.engine import (
     safe_url,
 )
 from manhattan.backend.persistence.queries import (
+    BREAKDOWN_ORDERS,
     Rows,
+    breakdown_of,
+    check_breakdown,
     check_results,
     check_site,
     counter_key,
@@ -48,6 +53,11 @@ SETUP_LOCK: Final = 0x6D616E68  # "manh": the advisory lock of table creation
 
 _GOAL_COLUMNS: Final = tuple(s.goals.c.keys())
 _EMPTY: Final[Mapping[str, Any]] = {}
+# One builder per order, so that _query_in's cache of compiled statements
+# (keyed by builder) keeps them apart.
+_BREAKDOWN: Final[Mapping[str, Callable[[int], Select[Any]]]] = {
+    order: functools.partial(s.breakdown_rows, order=order) for order in BREAKDOWN_ORDERS
+}
 
 
 class SQLStore:
@@ -400,3 +410,42 @@ class SQLStore:
             }
             for name, first, last, crossovers, weights in rows
         ]
+
+    def sites(self) -> list[int]:
+        """The ids of the sites with counts, in order (not :data:`ALL_SITES`)."""
+        with self._cursor() as cursor:
+            return [int(site) for (site,) in self._query(cursor, "sites")]
+
+    def breakdown(
+        self,
+        rollup_key: str,
+        goals: Sequence[str],
+        test_name: str | None = None,
+        site_id: int | None = None,
+        limit: int = 31,
+        order: str = "bucket",
+    ) -> dict[str, dict[str, dict[str, list[float]]]]:
+        """``{bucket: {population: {goal: [visitors, value total]}}}`` of
+        ``goals`` in up to ``limit`` buckets of rollup ``rollup_key``, from
+        one read.
+
+        With ``test_name``, per population of that test, and the goal ``""``
+        holds the population's impressions (its visitors); without, the
+        population is ``""`` (all visitors). ``order`` picks the buckets:
+        ``"bucket"`` the last ids (the newest days, weeks, months),
+        ``"visitors"`` those where most visitors reached the first goal (with
+        a test: had impressions), as the top browsers or referrers. Missing
+        rows are zeros.
+        """
+        query = check_breakdown(rollup_key, goals, test_name, site_id, limit, order)
+        names = [IMPRESSION, *query.goals] if query.test != NO_TEST else query.goals
+        params = {
+            "rollup": query.rollup,
+            "site": query.site,
+            "test": query.test,
+            "limit": query.limit,
+            "rank_goal": IMPRESSION if query.test != NO_TEST else query.goals[0],
+        }
+        with self._cursor() as cursor:
+            rows = self._query_in(cursor, _BREAKDOWN[query.order], names, params)
+        return breakdown_of(rows)

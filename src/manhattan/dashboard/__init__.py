@@ -1,0 +1,27 @@
+"""The results dashboard: a read-only WSGI app over a Manhattan server's
+query socket.
+
+Run it with ``manhattan-dashboard --connect tcp://127.0.0.1:5555 --listen
+127.0.0.1:8080 [--auth user:password]``, or in a process of your own::
+
+    from manhattan.dashboard import make_app, make_server
+
+    app = make_app("tcp://127.0.0.1:5555", auth=None, wait=1500)
+    server = make_server(app, "127.0.0.1", 0, quiet=True)  # port 0: a free port
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    print(f"http://127.0.0.1:{server.server_port}/")
+    ...
+    server.shutdown()
+    server.server_close()
+
+``app`` is a plain WSGI app: mount it under a prefix of your own app (links
+follow ``SCRIPT_NAME``). Pages: ``/`` (the tests, newest first, with a
+verdict each), ``/test?name=...`` (one test's analysis and daily chart),
+``/goals?rollup=day|week|month|browser|referrer|all``; each takes
+``site=<id>`` when the server counts several sites.
+"""
+
+from manhattan.dashboard.app import Dashboard, make_app
+from manhattan.dashboard.server import make_server
+
+__all__ = ["Dashboard", "make_app", "make_server"]

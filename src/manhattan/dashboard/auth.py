@@ -1,0 +1,50 @@
+"""HTTP Basic authentication of the dashboard."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+
+AUTH_ENV = "MANHATTAN_DASHBOARD_AUTH"
+"""The environment variable that may hold ``user:password``."""
+
+
+def parse_credentials(text: str) -> tuple[str, str]:
+    """``(user, password)`` of ``user:password``; :class:`ValueError` naming
+    what is wrong (the password is never repeated in the message)."""
+    user, colon, password = text.partition(":")
+    if not colon:
+        raise ValueError("credentials must be user:password (no ':' found)")
+    if not user:
+        raise ValueError("credentials must be user:password (the user is empty)")
+    if not password:
+        raise ValueError("credentials must be user:password (the password is empty)")
+    return user, password
+
+
+class BasicAuth:
+    """Checks ``Authorization`` headers against one user and password, in
+    time that does not depend on how much of them matches."""
+
+    realm = "Manhattan dashboard"
+
+    def __init__(self, user: str, password: str) -> None:
+        self._expected = f"{user}:{password}".encode()
+
+    def allows(self, header: str | None) -> bool:
+        """Whether ``header`` (the Authorization header, if any) carries the
+        right credentials."""
+        scheme, _, token = (header or "").strip().partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            given = base64.b64decode(token.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            return False
+        return hmac.compare_digest(given, self._expected)
+
+    @property
+    def challenge(self) -> str:
+        """The ``WWW-Authenticate`` header of a 401 reply."""
+        return f'Basic realm="{self.realm}", charset="UTF-8"'

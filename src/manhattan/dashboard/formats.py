@@ -1,0 +1,51 @@
+"""How numbers are shown on the pages (pure)."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+from manhattan.visitor.records import CURRENCY, PERCENTAGE
+
+NONE = "\N{EN DASH}"
+"""What a missing number shows."""
+
+
+def rate(value: float | None) -> str:
+    """A share from 0 to 1 as a percentage: ``"12.35%"``."""
+    if value is None or not math.isfinite(value):
+        return NONE
+    return f"{value:.2%}"
+
+
+def count(value: int) -> str:
+    """A count with thousands separators."""
+    return f"{value:,}"
+
+
+def number(value: float | None, value_format: str = "") -> str:
+    """A goal value by its format: currency with two decimals, a
+    percentage, else a whole number or two decimals."""
+    if value is None or not math.isfinite(value):
+        return NONE
+    if value_format == CURRENCY:
+        return f"{value:,.2f}"
+    if value_format == PERCENTAGE:
+        return f"{value:.2%}"
+    if value == int(value):
+        return f"{int(value):,}"
+    return f"{value:,.2f}"
+
+
+def p_value(value: float | None) -> str:
+    """A p-value, ``"< 0.001"`` when tiny, ``NONE`` when there is none."""
+    if value is None:
+        return NONE
+    if value < 0.001:
+        return "< 0.001"
+    return f"{value:.3f}"
+
+
+def timestamp(seconds: float) -> str:
+    """Seconds since the epoch as a UTC date and time to the minute."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -1,0 +1,214 @@
+"""The pages' contents: what each page asks the server, and the numbers it
+shows (plain data for the templates)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from manhattan.backend.model import IMPRESSION, VIEWED_PAGE
+from manhattan.backend.persistence.queries import MAX_BREAKDOWN_GOALS, goal_value_of
+from manhattan.client import ServerError
+from manhattan.dashboard import charts
+from manhattan.dashboard.verdict import Verdict, verdict
+
+MAX_TESTS = 50
+"""The newest tests the tests page analyses (one query each)."""
+
+CHART_DAYS = 60
+"""The days the test page's daily chart covers."""
+
+ROLLUPS: Mapping[str, tuple[str, int, str]] = {
+    "day": ("bucket", 31, "Day"),
+    "week": ("bucket", 26, "Week of"),
+    "month": ("bucket", 24, "Month"),
+    "browser": ("visitors", 20, "Browser"),
+    "referrer": ("visitors", 20, "Referrer"),
+    "all": ("visitors", 1, "All time"),
+}
+"""The goals page's rollups: how their buckets are picked, how many, the
+column heading. Time rollups show their newest buckets, the others their
+largest."""
+
+TIMED = ("day", "week", "month")
+
+TABLE_GOALS = 8
+"""Goals charted on the goals page (the first ones, "viewed page" first)."""
+
+
+class Backend(Protocol):
+    """The queries the pages use (a :class:`manhattan.client.Client`)."""
+
+    def sites(self) -> list[int]: ...
+
+    def tests(self) -> list[dict[str, Any]]: ...
+
+    def goals(self) -> list[dict[str, Any]]: ...
+
+    def analyze(
+        self,
+        test_name: str,
+        goals: Sequence[str] | None = None,
+        control: str | None = None,
+        site_id: int | None = None,
+    ) -> dict[str, Any]: ...
+
+    def breakdown(
+        self,
+        rollup_key: str,
+        goals: Sequence[str],
+        test_name: str | None = None,
+        site_id: int | None = None,
+        limit: int = 31,
+        order: str = "bucket",
+    ) -> dict[str, dict[str, dict[str, list[float]]]]: ...
+
+
+def no_data(error: ServerError) -> bool:
+    """Whether an error reply only says there is nothing to analyse."""
+    return error.type == "QueryError"
+
+
+def tests_page(
+    backend: Backend, tests: Sequence[Mapping[str, Any]], site: int | None
+) -> dict[str, Any]:
+    """Each of the newest tests with its verdict."""
+    rows = []
+    for test in tests[:MAX_TESTS]:
+        outcome: Verdict | None = None
+        problem = ""
+        try:
+            outcome = verdict(backend.analyze(test["name"], site_id=site))
+        except ServerError as error:
+            if not no_data(error):
+                raise
+            problem = error.message
+        rows.append({"test": test, "verdict": outcome, "problem": problem})
+    return {"rows": rows, "more": max(len(tests) - MAX_TESTS, 0)}
+
+
+def daily_rates(
+    table: Mapping[str, Mapping[str, Mapping[str, Sequence[float]]]],
+    populations: Sequence[str],
+    goal: str,
+) -> dict[str, list[float | None]]:
+    """Per population, its conversion rate on ``goal`` each day of a
+    breakdown: conversions over visitors, the visitors counted as the
+    analysis counts them (impressions, page viewers or converters that day,
+    whichever is most). ``None`` on a day without visitors."""
+    rates: dict[str, list[float | None]] = {}
+    for population in populations:
+        row: list[float | None] = []
+        for cells in table.values():
+            cell = cells.get(population, {})
+            conversions = int(cell.get(goal, (0, 0.0))[0])
+            visitors = max(
+                int(cell.get(IMPRESSION, (0, 0.0))[0]),
+                int(cell.get(VIEWED_PAGE, (0, 0.0))[0]),
+                conversions,
+            )
+            row.append(conversions / visitors if visitors else None)
+        rates[population] = row
+    return rates
+
+
+def test_page(backend: Backend, name: str, site: int | None) -> dict[str, Any]:
+    """One test: the analysis (populations x goals, intervals as bars) and
+    a daily chart of each population's conversion rate per goal."""
+    analysis = backend.analyze(name, site_id=site)
+    populations: list[str] = analysis["populations"]
+    goals = list(analysis["goals"])
+    charted = [goal for goal in goals if goal != VIEWED_PAGE][: MAX_BREAKDOWN_GOALS - 1]
+    table = backend.breakdown(
+        "day", [VIEWED_PAGE, *charted], name, site, limit=CHART_DAYS, order="bucket"
+    )
+    days = list(table)
+    rows = []
+    for goal in goals:
+        entries = analysis["goals"][goal]["populations"]
+        top = max(
+            [e["rate_interval"][1] or 0.0 for e in entries.values()]
+            + [e["rate"] for e in entries.values()]
+        )
+        cells = []
+        for population in populations:
+            entry = entries[population]
+            low, high = entry["rate_interval"]
+            bar = charts.interval_bar(
+                entry["rate"],
+                low,
+                high,
+                top,
+                label=f"{population}: {entry['rate']:.2%} (95% interval {low:.2%} to {high:.2%})",
+            )
+            cells.append({"population": population, "entry": entry, "bar": bar})
+        rows.append(
+            {"goal": goal, "value_type": analysis["goals"][goal]["value_type"], "cells": cells}
+        )
+    charts_by_goal = [
+        {
+            "goal": goal,
+            "svg": charts.line_chart(
+                days,
+                daily_rates(table, populations, goal),
+                title=f"{goal}: conversion rate per day",
+                percent=True,
+            ),
+        }
+        for goal in (charted or goals)
+    ]
+    return {
+        "analysis": analysis,
+        "verdict": verdict(analysis),
+        "rows": rows,
+        "days": days,
+        "charts": charts_by_goal if days else [],
+    }
+
+
+def goals_page(
+    backend: Backend, goals: Sequence[Mapping[str, Any]], rollup: str, site: int | None
+) -> dict[str, Any]:
+    """Every goal's visitors and value per bucket of one rollup."""
+    order, limit, heading = ROLLUPS[rollup]
+    names = [VIEWED_PAGE] + [g["name"] for g in goals if g["name"] != VIEWED_PAGE]
+    shown = names[:MAX_BREAKDOWN_GOALS]
+    info = {g["name"]: g for g in goals}
+    table = backend.breakdown(rollup, shown, None, site, limit=limit, order=order)
+    buckets = list(table)
+    if order == "bucket":
+        buckets.reverse()  # newest first
+    rows = []
+    for bucket in buckets:
+        cells = table[bucket].get("", {})
+        viewers = int(cells.get(VIEWED_PAGE, (0, 0.0))[0])
+        row = []
+        for goal in shown:
+            visitors, total = cells.get(goal, (0, 0.0))
+            value_type = info.get(goal, {}).get("value_type", "")
+            value = (
+                goal_value_of(value_type, (int(visitors), total), viewers) if value_type else None
+            )
+            row.append({"goal": goal, "visitors": int(visitors), "value": value})
+        rows.append({"bucket": bucket, "cells": row})
+    chart = None
+    if rollup in TIMED and buckets:
+        ordered = list(table)
+        chart = charts.line_chart(
+            ordered,
+            {
+                goal: [float(table[b].get("", {}).get(goal, (0, 0.0))[0]) for b in ordered]
+                for goal in shown[:TABLE_GOALS]
+            },
+            title=f"Visitors per {rollup}",
+        )
+    return {
+        "rollup": rollup,
+        "heading": heading,
+        "goals": [
+            info.get(goal, {"name": goal, "value_type": "", "value_format": ""}) for goal in shown
+        ],
+        "more": len(names) - len(shown),
+        "rows": rows,
+        "chart": chart,
+    }

@@ -1,0 +1,166 @@
+"""The dashboard in a real headless Chromium (Debian's chromium and chromedriver).
+
+Skipped locally when either is missing; a failure when CI=true. Writes a
+screenshot of the test page to test-artifacts/dashboard-test-page.png.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from manhattan.dashboard import make_app, make_server
+from tests.dashboard.conftest import BUTTON, EVIL_POPULATION, EVIL_TEST, SCREENSHOTS, Backend
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+SCREENSHOT = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard-test-page.png"
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: the browser test is required)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium session for the module."""
+    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
+    if missing:
+        _unavailable(
+            f"headless Chromium tests need {' and '.join(missing)} "
+            "(apt install chromium chromium-driver)"
+        )
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="manhattan-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+        f"--user-data-dir={profile}",
+    ):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(20)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def base_url(backend: Backend) -> Iterator[str]:
+    """The dashboard, served on 127.0.0.1 from a thread."""
+    with make_app(backend.address, wait=5000) as app:
+        server = make_server(app, "127.0.0.1", 0, quiet=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_port}"
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join(5)
+
+
+def load(browser: Any, url: str) -> None:
+    """Load ``url`` and check the console stayed free of errors."""
+    browser.get_log("browser")  # drop what earlier pages left
+    browser.get(url)
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert errors == [], errors
+
+
+def values(browser: Any, selector: str) -> list[tuple[str, str, str, str]]:
+    """(goal, population, field, data-value) of the cells ``selector`` finds."""
+    from selenium.webdriver.common.by import By
+
+    found = []
+    for row in browser.find_elements(By.CSS_SELECTOR, "table.analysis tbody tr"):
+        for cell in row.find_elements(By.CSS_SELECTOR, selector):
+            found.append(
+                (
+                    row.get_attribute("data-goal"),
+                    row.get_attribute("data-population"),
+                    cell.get_attribute("data-field"),
+                    cell.get_attribute("data-value"),
+                )
+            )
+    return found
+
+
+def test_test_page_shows_the_numbers_of_analyze(
+    browser: Any, base_url: str, backend: Backend
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    load(browser, f"{base_url}/test?name={quote(BUTTON)}")
+    analysis = backend.client.analyze(BUTTON)
+    shown = values(browser, "[data-field][data-value]")
+    checked = 0
+    for goal, population, field, value in shown:
+        entry = analysis["goals"][goal]["populations"][population]
+        if field in ("visitors", "conversions"):
+            assert int(value) == entry[field]
+            checked += 1
+        elif field in ("rate", "p_value_holm", "chance_to_beat_control"):
+            assert float(value) == entry[field]
+            checked += 1
+    assert checked >= 3 * len(analysis["goals"]) * len(analysis["populations"])
+    # The visible text is the same number, formatted.
+    cell = browser.find_element(
+        By.CSS_SELECTOR,
+        'tr[data-goal="Added To Cart"][data-population="gold"] [data-field="rate"]',
+    )
+    gold = analysis["goals"]["Added To Cart"]["populations"]["gold"]["rate"]
+    assert cell.text == f"{gold:.2%}"
+    charts = browser.find_elements(By.CSS_SELECTOR, "figure[data-chart] svg.chart")
+    assert len(charts) == len(analysis["goals"])
+    assert charts[0].size["width"] > 300  # drawn, not collapsed
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    assert browser.save_screenshot(str(SCREENSHOT))
+    SCREENSHOTS.append(SCREENSHOT)  # named at the end of the test run's output
+    assert SCREENSHOT.stat().st_size > 10_000
+
+
+def test_tests_and_goals_pages_load_cleanly(browser: Any, base_url: str, backend: Backend) -> None:
+    from selenium.webdriver.common.by import By
+
+    load(browser, f"{base_url}/")
+    rows = browser.find_elements(By.CSS_SELECTOR, "table.tests tbody tr")
+    assert [row.get_attribute("data-test") for row in rows] == [
+        test["name"] for test in backend.client.tests()
+    ]
+    # The evil test name is text: no script ran (it would have logged nothing,
+    # but an alert would block the next command), and it links to its page.
+    link = browser.find_element(By.LINK_TEXT, EVIL_TEST)
+    link.click()
+    assert browser.find_element(By.TAG_NAME, "h1").text == EVIL_TEST
+    assert EVIL_POPULATION in browser.find_element(By.CSS_SELECTOR, "table.analysis").text
+    for rollup in ("day", "week", "month", "browser", "referrer", "all"):
+        load(browser, f"{base_url}/goals?rollup={rollup}")
+        assert browser.find_elements(By.CSS_SELECTOR, "table.goals tbody tr")
+    load(browser, f"{base_url}/goals?rollup=day&site=2")
+    assert browser.find_element(By.CSS_SELECTOR, 'nav.sites a[aria-current="page"]').text == "2"

@@ -1,0 +1,112 @@
+"""manhattan-dashboard: flags, the loopback rule, and a real run stopped by Ctrl-C."""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from manhattan.dashboard.auth import AUTH_ENV
+from manhattan.dashboard.cli import main
+from tests.dashboard.conftest import BUTTON, Backend
+from tests.server.test_cli import free_port
+
+
+def run_until_interrupted(argv: list[str], port: int, visit: list[object]) -> int:
+    """Run main(argv) here; from a thread, once it answers on ``port``, fetch
+        its front page (with ``visit``'s one item as the Authorization header, if
+    any; the page or the HTTP error code goes into ``visit``), then press Ctrl-C."""
+
+    headers = {"Authorization": str(visit.pop())} if visit else {}
+
+    def client() -> None:
+        deadline = time.monotonic() + 10
+        while True:
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/", headers=headers)
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    visit.append(response.read().decode())
+                break
+            except urllib.error.HTTPError as exc:
+                visit.append(exc.code)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    visit.append("never answered")
+                    break
+                time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    try:
+        return main(argv)
+    finally:
+        thread.join()
+
+
+def test_serves_until_interrupted(backend: Backend, capsys: pytest.CaptureFixture[str]) -> None:
+    port = free_port()
+    visit: list[object] = []
+    argv = ["--connect", backend.address, "--listen", f"127.0.0.1:{port}", "--wait", "5000"]
+    assert run_until_interrupted(argv, port, visit) == 0
+    assert BUTTON in str(visit[0])
+    assert f"http://127.0.0.1:{port}/ (server {backend.address})" in capsys.readouterr().err
+
+
+def test_auth_from_the_environment(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(AUTH_ENV, "ann:s3cret")
+    port = free_port()
+    argv = ["--connect", backend.address, "--listen", f"127.0.0.1:{port}"]
+    refused: list[object] = []
+    assert run_until_interrupted(argv, port, refused) == 0
+    assert refused == [401]
+    token = "Basic " + base64.b64encode(b"ann:s3cret").decode()
+    allowed: list[object] = [token]
+    assert run_until_interrupted(argv, port, allowed) == 0
+    assert BUTTON in str(allowed[0])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        pytest.param(
+            ["--listen", "0.0.0.0:8080"],
+            "listening on 0.0.0.0 (not loopback) needs --auth user:password or "
+            "MANHATTAN_DASHBOARD_AUTH",
+            id="public-without-auth",
+        ),
+        pytest.param(["--listen", "[::]:8080"], "(not loopback) needs --auth", id="ipv6-any"),
+        pytest.param(["--auth", "annsecret"], "credentials must be user:password", id="auth"),
+        pytest.param(["--listen", "nowhere"], "--listen must be host:port", id="listen"),
+        pytest.param(["--wait", "0"], "--wait must be a positive number", id="wait"),
+        pytest.param(["--connect", "nonsense"], "cannot connect to 'nonsense'", id="connect"),
+        pytest.param(["--listen", "192.0.2.1:1", "--auth", "a:b"], "Cannot assign", id="bind"),
+    ],
+)
+def test_bad_command_lines(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: manhattan-dashboard")
+    assert message in err
+
+
+def test_empty_environment_variable_is_no_auth(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(AUTH_ENV, "")
+    with pytest.raises(SystemExit):
+        main(["--listen", "0.0.0.0:8080"])
+    assert "needs --auth" in capsys.readouterr().err
