@@ -250,7 +250,9 @@ def test_close_then_write_reconnects(client, stream, fallback):
 def fallback_content(fallback: str) -> bytes:
     """What the fallback files hold, in the order they would be sent."""
     directory = os.path.dirname(fallback)
-    names = sorted(f for f in leftovers(fallback) if f != "fallback")
+    names = sorted(
+        f for f in leftovers(fallback) if f != "fallback" and not f.endswith(rs.SENT_SUFFIX)
+    )
     if os.path.exists(fallback):
         names.append("fallback")  # the newest records
     data = b""
@@ -353,9 +355,29 @@ def test_a_running_sender_picks_up_files_other_processes_left(
     assert read_all(client, stream, 0) == [rec("v", 1), rec("w", 2)]
 
 
-def test_a_forked_child_starts_its_own_sender(client, stream, fallback):
+def test_a_forked_child_starts_its_own_sender(client, stream, fallback, monkeypatch):
+    monkeypatch.setattr(rs, "RETRY_SECONDS", 60.0)
     log = RedisStreamLog(CLOSED_URL, stream, fallback=fallback)
     log.write([rec("v", 1)])
+
+    def parent_is_waiting() -> bool:
+        # Its one try failed and it let go of the file: it waits 60 s now.
+        sending = [f for f in leftovers(fallback) if ".sending-" in f]
+        if not sending:
+            return False
+        fd = os.open(os.path.join(os.path.dirname(fallback), sending[0]), os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)
+        return True
+
+    deadline = time.monotonic() + WAIT
+    while not parent_is_waiting():
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
     pid = os.fork()
     if pid == 0:  # the child: no sender thread came along
         try:
@@ -389,6 +411,85 @@ def test_fallback_lines_are_resent_in_chunks_and_malformed_ones_kept(
     assert v != 0  # precondition: malformed lines go to partition 0, apart from v's
     assert read_all(client, stream, v) == [*good, rec("v", 99)]
     assert read_all(client, stream, 0) == [None, None]
+
+
+def test_a_resend_that_fails_midway_goes_on_from_the_last_chunk_redis_took(
+    client, stream, fallback, monkeypatch
+):
+    monkeypatch.setattr(rs, "RESEND_CHUNK", 2)
+    with open(fallback, "wb") as file:
+        file.write(b"".join(rs.encode_record(rec(v, n)) for n, v in enumerate("abcabcab")))
+    real_send = RedisStreamLog._send
+    calls = []
+
+    def send(self, batch, *, atomic=False):
+        calls.append(len(batch))
+        if len(calls) == 3:  # the third chunk: Redis goes away
+            raise redis.ConnectionError("Connection reset by peer")
+        real_send(self, batch, atomic=atomic)
+
+    monkeypatch.setattr(RedisStreamLog, "_send", send)
+    log = RedisStreamLog(REDIS_URL, stream, 3, fallback=fallback)
+    log.write([rec("c", 99)])  # the backlog goes first: this waits in the fallback
+    assert log.flush(timeout=WAIT)
+    log.close()
+
+    assert calls == [2, 2, 2, 2, 2, 1]  # the third chunk twice, nothing else again
+    written = [rec(v, n) for n, v in enumerate("abcabcab")] + [rec("c", 99)]
+    for p in range(3):
+        assert read_all(client, stream, p) == [r for r in written if partition_of(r[3], 3) == p]
+    assert leftovers(fallback) == []
+
+
+def test_a_crash_mid_resend_resumes_at_the_noted_offset(client, stream, fallback):
+    left = f"{fallback}.sending-{0:020d}-1-dddd"
+    lines = [rs.encode_record(rec("v", n)) for n in range(4)]
+    with open(left, "wb") as file:
+        file.write(b"".join(lines))
+    with open(left + rs.SENT_SUFFIX, "wb") as file:  # the first two reached Redis
+        file.write(str(len(lines[0]) + len(lines[1])).encode())
+    log = RedisStreamLog(REDIS_URL, stream, fallback=fallback)
+    log.write([rec("v", 9)])
+    assert log.flush(timeout=WAIT)
+    log.close()
+    assert read_all(client, stream, 0) == [rec("v", 2), rec("v", 3), rec("v", 9)]
+    assert leftovers(fallback) == []
+
+
+def test_an_empty_leftover_file_is_removed(client, stream, fallback):
+    left = f"{fallback}.sending-{0:020d}-1-ffff"
+    open(left, "wb").close()
+    log = RedisStreamLog(REDIS_URL, stream, fallback=fallback)
+    assert log.flush(timeout=WAIT)
+    log.close()
+    assert leftovers(fallback) == []
+    assert read_all(client, stream, 0) == []
+
+
+def test_an_unreadable_offset_sends_the_whole_file_again(client, stream, fallback):
+    left = f"{fallback}.sending-{0:020d}-1-eeee"
+    with open(left, "wb") as file:
+        file.write(rs.encode_record(rec("v", 1)))
+    with open(left + rs.SENT_SUFFIX, "wb") as file:
+        file.write(b"torn")
+    log = RedisStreamLog(REDIS_URL, stream, fallback=fallback)
+    assert log.flush(timeout=WAIT)
+    log.close()
+    assert read_all(client, stream, 0) == [rec("v", 1)]
+
+
+@pytest.mark.parametrize(
+    ("data", "start", "count", "expected"),
+    [
+        pytest.param(b"a\nb\nc\n", 0, 2, ([b"a\n", b"b\n"], 4), id="first-two"),
+        pytest.param(b"a\nb\nc\n", 4, 2, ([b"c\n"], 2), id="the-rest"),
+        pytest.param(b"a\n\n\nb\n", 0, 2, ([b"a\n", b"b\n"], 6), id="empty-lines-skipped"),
+        pytest.param(b"a\ntorn", 0, 5, ([b"a\n", b"torn\n"], 6), id="torn-last-line"),
+        pytest.param(b"a\n", 2, 5, ([], 0), id="at-the-end"),
+    ],
+)
+def test_next_lines(data, start, count, expected):
+    assert rs._next_lines(data, start, count) == expected
 
 
 def test_a_file_another_process_is_sending_is_left_to_it(client, stream, fallback):

@@ -30,6 +30,7 @@ has committed past an id, :func:`trim_partition` to free what is below it.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import glob
 import logging
@@ -67,6 +68,9 @@ MAX_RETRY_SECONDS = 30.0
 
 IDLE_CHECK_SECONDS = 10.0
 """How often an idle fallback sender looks for files other processes left."""
+
+SENT_SUFFIX = ".sent"
+"""Suffix of the file noting how much of a fallback file being sent Redis took."""
 
 VISITOR_FIELD = 3
 """Index of the visitor id in a record: the partitioning key."""
@@ -232,7 +236,7 @@ class RedisStreamLog:
             raise ValueError(f"a record needs a visitor id (field {VISITOR_FIELD}): {record!r}")
         return partition_of(record[VISITOR_FIELD], self.partitions)
 
-    def _send(self, batch: Sequence[tuple[int, bytes]]) -> None:
+    def _send(self, batch: Sequence[tuple[int, bytes]], *, atomic: bool = False) -> None:
         """One round trip: an entry per partition, holding its records' lines.
 
         A request's records are one visitor's, so one partition's: then a
@@ -250,7 +254,8 @@ class RedisStreamLog:
                 approximate=True,
             )
             return
-        pipe = self.client.pipeline(transaction=False)  # no MULTI: nothing to roll back
+        # MULTI/EXEC only where a partial success would be resent whole.
+        pipe = self.client.pipeline(transaction=atomic)
         for partition, lines in entries.items():
             pipe.xadd(
                 self.keys[partition],
@@ -315,7 +320,8 @@ class RedisStreamLog:
 
     def _leftovers(self) -> list[str]:
         """Fallback files renamed for sending and not deleted, oldest first."""
-        return sorted(glob.glob(glob.escape(self.fallback) + ".sending-*"))
+        found = glob.glob(glob.escape(self.fallback) + ".sending-*")
+        return sorted(path for path in found if not path.endswith(SENT_SUFFIX))
 
     def _send_file(self, path: str, *, wait: bool) -> bool:
         """Send and delete one file; True if sent or another process has it."""
@@ -332,19 +338,21 @@ class RedisStreamLog:
             if os.fstat(fd).st_nlink == 0:
                 return True  # sent and deleted while we waited for the lock
             with os.fdopen(os.dup(fd), "rb") as file:
-                lines = [line + b"\n" for line in file.read().split(b"\n") if line]
+                data = file.read()
+            sent = _sent_offset(path)
             try:
-                for start in range(0, len(lines), RESEND_CHUNK):
-                    self._send(
-                        [
-                            (self._line_partition(line), line)
-                            for line in lines[start : start + RESEND_CHUNK]
-                        ]
-                    )
+                while sent < len(data):
+                    chunk, size = _next_lines(data, sent, RESEND_CHUNK)
+                    # All of a chunk or none of it: resending a chunk that
+                    # Redis took in part would count that part twice.
+                    self._send([(self._line_partition(line), line) for line in chunk], atomic=True)
+                    sent += size
+                    _save_offset(path, sent)
             except (RedisError, OSError) as exc:
                 logger.warning("manhattan: Redis unavailable (%s), fallback kept", exc)
                 return False
             os.unlink(path)
+            _remove(path + SENT_SUFFIX)
             return True
         finally:
             os.close(fd)
@@ -356,6 +364,44 @@ class RedisStreamLog:
             return self._partition(decode_line(line))
         except MalformedLineError:
             return 0
+
+
+def _sent_offset(path: str) -> int:
+    """How many bytes of the fallback file ``path`` are known sent (0 if
+    none, or if its offset file is unreadable: sent again, never lost)."""
+    try:
+        with open(path + SENT_SUFFIX, "rb") as file:
+            return int(file.read())
+    except (OSError, ValueError):
+        return 0
+
+
+def _save_offset(path: str, sent: int) -> None:
+    """Note that ``sent`` bytes of ``path`` reached Redis (replaced whole,
+    so a crash leaves the old offset or the new one)."""
+    temporary = f"{path}{SENT_SUFFIX}.tmp"
+    with open(temporary, "wb") as file:
+        file.write(str(sent).encode())
+    os.replace(temporary, path + SENT_SUFFIX)
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _next_lines(data: bytes, start: int, count: int) -> tuple[list[bytes], int]:
+    """Up to ``count`` lines of ``data`` from byte ``start`` (each ending in a
+    newline; empty lines skipped), and how many bytes they span."""
+    lines: list[bytes] = []
+    position = start
+    while position < len(data) and len(lines) < count:
+        end = data.find(b"\n", position)
+        end = len(data) if end < 0 else end
+        if end > position:
+            lines.append(data[position:end] + b"\n")
+        position = end + 1
+    return lines, min(position, len(data)) - start
 
 
 def read_partition(
