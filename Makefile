@@ -39,7 +39,7 @@ bench-redis: $(STAMP)
 	$(BIN)/python bench/redisstream.py
 
 demo: $(STAMP)
-	$(BIN)/python -m demo.run
+	$(BIN)/python -m demo.run $(DEMO_ARGS)
 
 clean:
 	rm -rf $(VENV) .coverage .mypy_cache .pytest_cache .ruff_cache

@@ -1,12 +1,16 @@
-"""`make demo`: the shop, its visitors, manhattan-server over the log, and the results.
+"""`make demo`: the shop, its visitors, manhattan-server over the log, the
+results, and the dashboard's address.
 
-Run from the project root: ``python -m demo.run [--people N] [--bots N] [--data DIR]``.
+Run from the project root: ``python -m demo.run [--people N] [--bots N]
+[--data DIR] [--serve [--port N]]``. With ``--serve`` the server and the
+dashboard stay up until Ctrl-C (``make demo DEMO_ARGS=--serve``).
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -14,12 +18,15 @@ import threading
 import time
 from pathlib import Path
 from socketserver import ThreadingMixIn
+from urllib.request import urlopen
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from demo.shop import BANNER_TEST, BUTTON_TEST, make_app
 from demo.traffic import simulate
 from manhattan.client import Client
 from manhattan.client.report import render
+from manhattan.dashboard import make_app as make_dashboard
+from manhattan.dashboard import make_server as make_dashboard_server
 
 GOALS = ["viewed page", "Added To Cart", "Began Checkout", "Purchased", "Abandoned Cart"]
 ABANDONED = "Abandoned Cart|Added To Cart|Began Checkout"
@@ -67,6 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--people", type=int, default=400)
     parser.add_argument("--bots", type=int, default=60)
     parser.add_argument("--data", default="demo-data", help="folder for the log and database")
+    parser.add_argument(
+        "--serve", action="store_true", help="keep the server and the dashboard up until Ctrl-C"
+    )
+    parser.add_argument(
+        "--port", type=int, default=8080, help="the dashboard's port with --serve (0: any free)"
+    )
     args = parser.parse_args(argv)
     data = Path(args.data)
     shutil.rmtree(data, ignore_errors=True)
@@ -109,10 +122,36 @@ def main(argv: list[str] | None = None) -> int:
             print("\nmanhattan-report (the analysis of the button test):\n")
             goals = ["Added To Cart", "Purchased", "Abandoned Cart"]
             print(render(client.analyze(BUTTON_TEST, goals)))
+        show_dashboard(bind, args.port if args.serve else 0, args.serve)
     finally:
         serve.terminate()
         serve.wait(timeout=10)
     return 0
+
+
+def show_dashboard(connect: str, port: int, keep_up: bool) -> None:
+    """Serve the dashboard over ``connect``, check that it answers, print its
+    address; with ``keep_up``, serve until SIGINT or SIGTERM."""
+    app = make_dashboard(connect, auth=None, wait=5000)
+    httpd = make_dashboard_server(app, "127.0.0.1", port, quiet=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_port}/"
+    try:
+        with urlopen(url, timeout=30) as page:
+            status = page.status
+        print(f"\ndashboard: {url} (answered {status})")
+        if keep_up:
+            print("serving the dashboard and the query server until Ctrl-C", flush=True)
+            stop = threading.Event()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, lambda number, frame: stop.set())
+            stop.wait()
+        else:
+            print("(python -m demo.run --serve, or make demo DEMO_ARGS=--serve, keeps it up)")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        app.close()
 
 
 if __name__ == "__main__":

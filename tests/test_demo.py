@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,5 +42,41 @@ def test_demo_counts_people_and_not_bots(tmp_path: Path) -> None:
     assert sum(int(n.replace(",", "")) for n in visitors.groups()) == 30
     assert "all sites: 30 visitors viewed a page" in out
     assert (tmp_path / "manhattan.db").exists()
-    assert "Checkout Button  (control: green)" in out  # the analysis ends it
+    assert "Checkout Button  (control: green)" in out
     assert "sample ratio: " in out
+    assert re.search(r"\ndashboard: http://127\.0\.0\.1:\d+/ \(answered 200\)\n", out)
+    assert "--serve" in out.splitlines()[-1]  # it ends by saying how to keep it up
+
+
+def test_demo_serve_keeps_the_dashboard_up_until_interrupted(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "demo.run", "--people", "12", "--bots", "2"]
+    errors = tmp_path / "stderr"
+    with (
+        errors.open("w") as stderr,
+        subprocess.Popen(
+            [*command, "--data", str(tmp_path / "data"), "--serve", "--port", "0"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        ) as child,
+    ):
+        try:
+            assert child.stdout is not None
+            url = None
+            for line in child.stdout:
+                found = re.match(r"dashboard: (http://\S+) ", line)
+                if found:
+                    url = found.group(1)
+                if line.startswith("serving the dashboard"):
+                    break
+            assert url is not None, errors.read_text()
+            # Still up after the demo printed everything: the tests page lists both tests.
+            with urllib.request.urlopen(url, timeout=30) as page:
+                html = page.read().decode()
+            assert "Checkout Button" in html
+            assert "Free Shipping Banner" in html
+            child.send_signal(signal.SIGINT)
+            assert child.wait(timeout=30) == 0
+        finally:
+            child.kill()
