@@ -6,33 +6,26 @@ parsing beyond what a decision needs): it runs on every request a site serves.
 
 from __future__ import annotations
 
-import logging
-import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from functools import partial
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeAlias
-from urllib.parse import quote
 
-from manhattan.visitor import records
 from manhattan.visitor.visitor import Visitor
 from manhattan.web import rules
-from manhattan.web.cookies import (
-    DEFAULT_MAX_AGE,
-    CookieSigner,
-    find_cookie,
-    new_visitor_id,
-    set_cookie_header,
+from manhattan.web.cookies import DEFAULT_MAX_AGE
+from manhattan.web.pixel import PIXEL_GIF, PixelInjector, inject
+from manhattan.web.tracker import (
+    DISCARD,
+    PIXEL_CACHE_CONTROL,
+    PIXEL_CONTENT_TYPE,
+    Tracker,
+    flush,
 )
-from manhattan.web.environ import PATH_SAFE, header_key, page_record_from_environ
-from manhattan.web.pixel import PIXEL_GIF, PixelInjector, inject, pixel_tag
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
     from manhattan.log import Log
-
-logger = logging.getLogger("manhattan.middleware")
 
 ExcInfo: TypeAlias = (
     tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
@@ -41,25 +34,12 @@ Headers: TypeAlias = list[tuple[str, str]]
 CountPage: TypeAlias = Callable[[dict[str, Any], str, Headers], bool]
 """A user's page-view rule: ``count_page(environ, status, response_headers)``."""
 
-# A pixel_path is compared with PATH_INFO as given, so it may only hold
-# characters that a URL path carries unquoted.
-_PIXEL_PATH = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@/]*")
+__all__ = ["DISCARD", "CountPage", "ManhattanMiddleware", "flush"]
+
+_PIXEL_LENGTH = str(len(PIXEL_GIF))
 
 
-_PURPOSE_KEYS = frozenset({"HTTP_PURPOSE", "HTTP_SEC_PURPOSE", "HTTP_X_PURPOSE", "HTTP_X_MOZ"})
-
-
-class _Discard:
-    """The log of a visitor who asked not to be tracked."""
-
-    def write(self, records: Sequence[Sequence[str]]) -> None:
-        """Drop ``records``."""
-
-
-DISCARD = _Discard()
-
-
-class ManhattanMiddleware:
+class ManhattanMiddleware(Tracker):
     """Wrap a WSGI ``app`` to give every request a tracked ``Visitor``.
 
     The visitor is at ``environ['manhattan.visitor']``. See the README for
@@ -92,107 +72,43 @@ class ManhattanMiddleware:
     ) -> None:
         if not callable(app):
             raise TypeError("app must be a WSGI application (a callable)")
-        if not callable(getattr(log, "write", None)):
-            raise TypeError("log must have a write(records) method")
         self.app = app
-        self.log = log
-        self.signer = CookieSigner(secret)
-        self.cookie_name = cookie_name
-        # Building one header now checks every cookie option once, up front.
-        self._cookie_attrs = set_cookie_header(
+        super().__init__(
+            log,
+            secret,
             cookie_name,
-            "x",
-            max_age=max_age,
-            path=path,
-            domain=domain,
+            pixel_path,
+            host_map,
+            buffer_writes,
             secure=secure,
             samesite=samesite,
-        ).partition(";")[2]
-        if not isinstance(pixel_path, str) or not _PIXEL_PATH.fullmatch(pixel_path):
-            raise ValueError(
-                f"pixel_path must be a URL-safe ASCII path starting with '/', not {pixel_path!r}"
-            )
-        self.pixel_path = pixel_path
-        self._tags: dict[str, bytes] = {}
-        self.sites = rules.SiteMap(host_map)
-        self.buffer_writes = buffer_writes
-        if count_page is not None and not callable(count_page):
-            raise TypeError("count_page must be a callable(environ, status, headers) -> bool")
-        self.count_page = count_page
-        if isinstance(record_headers, str):
-            raise TypeError("record_headers must be a sequence of header names, not a str")
-        self.record_headers = tuple((name, header_key(name)) for name in record_headers if name)
-        self.anonymize_ip = anonymize_ip
-        self.respect_gpc = respect_gpc
-
-    def tag_for(self, script_name: str) -> bytes:
-        """The pixel ``<img>`` for an app mounted at ``script_name``."""
-        tag = self._tags.get(script_name)
-        if tag is None:
-            prefix = quote(script_name.encode("latin-1", "replace"), PATH_SAFE)
-            tag = pixel_tag(prefix + self.pixel_path)
-            if len(self._tags) < 64:
-                self._tags[script_name] = tag
-        return tag
+            max_age=max_age,
+            domain=domain,
+            path=path,
+            count_page=count_page,
+            record_headers=record_headers,
+            anonymize_ip=anonymize_ip,
+            respect_gpc=respect_gpc,
+        )
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """Serve one request."""
-        known = self.signer.verify(find_cookie(environ.get("HTTP_COOKIE"), self.cookie_name))
-        visitor_id = known or new_visitor_id()
-        tracked = not (
-            self.respect_gpc
-            and rules.wants_no_tracking(environ.get("HTTP_SEC_GPC"), environ.get("HTTP_DNT"))
-        )
-        visitor = Visitor(
-            visitor_id,
-            self.log if tracked else DISCARD,
-            self.sites.site(environ.get("HTTP_HOST")),
-            self.buffer_writes,
-        )
+        visitor, fresh, tracked = self.begin(environ)
         environ["manhattan.visitor"] = visitor
-        cookie = (
-            None
-            if known
-            else f"{self.cookie_name}={self.signer.sign(visitor_id)};{self._cookie_attrs}"
-        )
+        cookie = self.cookie_header(visitor.id) if fresh else None
         if environ.get("PATH_INFO") == self.pixel_path:
-            return self._pixel(visitor, known is not None and tracked, cookie, start_response)
-        return _Exchange(self, environ, visitor, tracked, cookie, start_response).run()
-
-    def _pixel(
-        self, visitor: Visitor, counted: bool, cookie: str | None, start_response: StartResponse
-    ) -> list[bytes]:
-        # A fresh id on the pixel request proves nothing: only known visitors count.
-        if counted:
-            _guarded(visitor.pixel)
+            self.record_pixel(visitor, fresh, tracked)
             flush(visitor)
-        headers = [
-            ("Content-Type", "image/gif"),
-            ("Content-Length", str(len(PIXEL_GIF))),
-            ("Cache-Control", "no-store"),
-        ]
-        if cookie is not None:
-            headers.append(("Set-Cookie", cookie))
-        start_response("200 OK", headers)
-        return [PIXEL_GIF]
-
-
-def flush(visitor: Visitor) -> None:
-    """Flush ``visitor``; a failing log is logged, never the visitor's error page."""
-    count = len(visitor.buffer)
-    try:
-        visitor.flush()
-    except Exception:
-        logger.exception("manhattan: could not write %d records to the log", count)
-        visitor.buffer.clear()
-
-
-def _guarded(write: Callable[[], object]) -> None:
-    """Call ``write`` (an unbuffered visitor's own record); a failing log is only logged."""
-    try:
-        write()
-    except Exception:
-        logger.exception("manhattan: could not write a record to the log")
+            headers = [
+                ("Content-Type", PIXEL_CONTENT_TYPE),
+                ("Content-Length", _PIXEL_LENGTH),
+                ("Cache-Control", PIXEL_CACHE_CONTROL),
+            ]
+            if cookie is not None:
+                headers.append(("Set-Cookie", cookie))
+            start_response("200 OK", headers)
+            return [PIXEL_GIF]
+        return _Exchange(self, environ, visitor, tracked, cookie, start_response).run()
 
 
 class _Exchange:
@@ -310,47 +226,24 @@ class _Exchange:
             elif lowered == "content-encoding" and value.strip().lower() != "identity":
                 encoded = True
         environ = self.environ
-        method = environ.get("REQUEST_METHOD", "GET")
+        middleware = self.middleware
         if self.tracked:
-            media = rules.media_type(content_type)
-            rule = self.middleware.count_page
-            if rule is None:
-                counted = rules.counts_as_page(method, rules.status_code(status), media) and (
-                    # Most requests carry none of these: skip the call then.
-                    _PURPOSE_KEYS.isdisjoint(environ)
-                    or not rules.is_prefetch(
-                        environ.get("HTTP_PURPOSE"),
-                        environ.get("HTTP_SEC_PURPOSE"),
-                        environ.get("HTTP_X_PURPOSE") or environ.get("HTTP_X_MOZ"),
-                    )
-                )
-            else:
-                counted = bool(rule(environ, status, headers))
-            if counted and not self.paged:
-                self.paged = True
-                self._record_page()
-            if not encoded and method != "HEAD" and media == "text/html":
-                self.tag = self.middleware.tag_for(environ.get("SCRIPT_NAME", ""))
+            method = environ.get("REQUEST_METHOD", "GET")
+            rule = middleware.count_page
+            self.paged, self.tag = middleware.decide(
+                environ,
+                self.visitor,
+                self.began,
+                method,
+                rules.status_code(status),
+                content_type,
+                encoded,
+                None if rule is None else bool(rule(environ, status, headers)),
+                self.paged,
+            )
         if self.cookie is not None:
             headers = [*headers, ("Set-Cookie", self.cookie)]
         return headers
-
-    def _record_page(self) -> None:
-        visitor = self.visitor
-        middleware = self.middleware
-        record = page_record_from_environ(
-            records.format_timestamp(self.began),
-            visitor.id,
-            visitor.site_id,
-            self.environ,
-            middleware.record_headers,
-            middleware.anonymize_ip,
-        )
-        # Before whatever the app recorded during the request: the view came first.
-        if visitor.buffer_writes:
-            visitor.buffer.insert(0, record)
-        else:
-            _guarded(partial(visitor.record, record))
 
 
 class _Body:

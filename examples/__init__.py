@@ -1,0 +1,1 @@
+"""Small runnable apps showing Manhattan in Flask, FastAPI and Django."""

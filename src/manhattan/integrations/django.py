@@ -1,0 +1,223 @@
+"""Django integration: ``manhattan.integrations.django.ManhattanMiddleware``.
+
+Add it to ``MIDDLEWARE`` (near the top, so that it sees the final response)
+and configure it in the settings::
+
+    MIDDLEWARE = [
+        "manhattan.integrations.django.ManhattanMiddleware",
+        ...
+    ]
+    MANHATTAN_SECRET = "a long random string"     # required; signs the visitor cookie
+    MANHATTAN_LOG_PATH = "/var/lib/manhattan/log"  # a TimeRotatingLog there, or:
+    # MANHATTAN_LOG = "myproject.analytics.log"    # a Log object, or its dotted path
+    MANHATTAN_OPTIONS = {"host_map": {"shop.example.com": 1}, "anonymize_ip": True}
+
+``MANHATTAN_OPTIONS`` takes the WSGI middleware's keyword options, but
+``count_page`` is called as ``count_page(request, response) -> bool``. Every
+request gets ``request.manhattan_visitor``; the rest (cookie, page views,
+pixel route and injection, one write per request) is the WSGI middleware's
+behaviour, from the same shared core. Bad or missing settings raise
+``ImproperlyConfigured`` naming the setting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+# Django ships no type hints (and django-stubs is not a dependency): its names are Any here.
+from django.conf import settings  # type: ignore[import-untyped]
+from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped]
+from django.http import (  # type: ignore[import-untyped]
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    StreamingHttpResponse,
+)
+from django.utils.module_loading import import_string  # type: ignore[import-untyped]
+
+from manhattan.log.timerotating import TimeRotatingLog
+from manhattan.visitor.visitor import Visitor
+from manhattan.web.pixel import PIXEL_GIF, PixelInjector, inject
+from manhattan.web.scope import wsgi_text
+from manhattan.web.tracker import PIXEL_CACHE_CONTROL, PIXEL_CONTENT_TYPE, Tracker, flush
+
+if TYPE_CHECKING:
+    from manhattan.log import Log
+
+OPTIONS = frozenset(
+    {
+        "cookie_name",
+        "pixel_path",
+        "host_map",
+        "buffer_writes",
+        "secure",
+        "samesite",
+        "max_age",
+        "domain",
+        "path",
+        "count_page",
+        "record_headers",
+        "anonymize_ip",
+        "respect_gpc",
+    }
+)
+"""The keys ``MANHATTAN_OPTIONS`` may hold."""
+
+
+def configured_log() -> Log:
+    """The log the settings name: ``MANHATTAN_LOG`` or ``MANHATTAN_LOG_PATH``, not both."""
+    log = getattr(settings, "MANHATTAN_LOG", None)
+    path = getattr(settings, "MANHATTAN_LOG_PATH", None)
+    if log is not None and path is not None:
+        raise ImproperlyConfigured("set MANHATTAN_LOG or MANHATTAN_LOG_PATH, not both")
+    if path is not None:
+        try:
+            return TimeRotatingLog(path)
+        except (TypeError, ValueError) as exc:
+            raise ImproperlyConfigured(f"MANHATTAN_LOG_PATH: {exc}") from None
+    if log is None:
+        raise ImproperlyConfigured(
+            "set MANHATTAN_LOG_PATH (a log file path) or MANHATTAN_LOG (a Log or its dotted path)"
+        )
+    if isinstance(log, str):
+        try:
+            log = import_string(log)
+        except ImportError as exc:
+            raise ImproperlyConfigured(f"MANHATTAN_LOG: cannot import {log!r}: {exc}") from None
+    if not callable(getattr(log, "write", None)):
+        raise ImproperlyConfigured(
+            f"MANHATTAN_LOG must be a log with a write(records) method, not {log!r}"
+        )
+    return log  # type: ignore[no-any-return]
+
+
+def request_environ(request: HttpRequest) -> dict[str, Any]:
+    """The WSGI environ of ``request``, as the shared core reads it.
+
+    Django replaces ``PATH_INFO`` and ``SCRIPT_NAME`` in ``META`` with
+    decoded text (and its ASGI requests have no ``wsgi.url_scheme``): a copy
+    gets them back as a WSGI server gives them, and the scheme Django sees
+    (``request.scheme``, which honours ``SECURE_PROXY_SSL_HEADER``).
+    """
+    environ = dict(request.META)
+    environ["wsgi.url_scheme"] = request.scheme
+    environ["SCRIPT_NAME"] = wsgi_text(environ.get("SCRIPT_NAME") or "")
+    environ["PATH_INFO"] = wsgi_text(request.path_info)
+    return environ
+
+
+class ManhattanMiddleware(Tracker):
+    """Django middleware giving every request a tracked ``request.manhattan_visitor``."""
+
+    COUNT_PAGE_SIGNATURE = "(request, response) -> bool"
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+        secret = getattr(settings, "MANHATTAN_SECRET", None)
+        if not secret or not isinstance(secret, str | bytes):
+            raise ImproperlyConfigured("MANHATTAN_SECRET must be set to a non-empty str")
+        log = configured_log()
+        options = getattr(settings, "MANHATTAN_OPTIONS", None) or {}
+        if not isinstance(options, Mapping):
+            raise ImproperlyConfigured(
+                f"MANHATTAN_OPTIONS must be a dict of options, not {type(options).__name__}"
+            )
+        unknown = sorted(set(options) - OPTIONS)
+        if unknown:
+            raise ImproperlyConfigured(
+                f"MANHATTAN_OPTIONS has unknown options {unknown}; known: {sorted(OPTIONS)}"
+            )
+        try:
+            super().__init__(log, secret, **options)
+        except (TypeError, ValueError) as exc:
+            raise ImproperlyConfigured(f"MANHATTAN_OPTIONS: {exc}") from None
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        """Serve one request."""
+        environ = request_environ(request)
+        visitor, fresh, tracked = self.begin(environ)
+        request.manhattan_visitor = visitor
+        if request.path_info == self.pixel_path:
+            self.record_pixel(visitor, fresh, tracked)
+            flush(visitor)
+            pixel = HttpResponse(PIXEL_GIF, content_type=PIXEL_CONTENT_TYPE)
+            pixel["Cache-Control"] = PIXEL_CACHE_CONTROL
+            if fresh:
+                self._set_cookie(pixel, visitor)
+            return pixel
+        began = visitor.timestamp()
+        try:
+            response = self.get_response(request)
+        except BaseException:
+            flush(visitor)
+            raise
+        tag = None
+        if tracked:
+            encoding = response.get("Content-Encoding", "")
+            rule = self.count_page
+            _, tag = self.decide(
+                environ,
+                visitor,
+                began,
+                request.method or "GET",
+                response.status_code,
+                response.get("Content-Type"),
+                bool(encoding) and encoding.strip().lower() != "identity",
+                None if rule is None else bool(rule(request, response)),
+            )
+        if fresh:
+            self._set_cookie(response, visitor)
+        if isinstance(response, StreamingHttpResponse):
+            # Written when the body has been sent (or the response closed).
+            self._stream(response, visitor, tag)
+            return response
+        if tag is not None and isinstance(response, HttpResponse):
+            response.content = inject(response.content, tag)
+            if response.has_header("Content-Length"):
+                response["Content-Length"] = str(len(response.content))
+        flush(visitor)
+        return response
+
+    def _set_cookie(self, response: HttpResponseBase, visitor: Visitor) -> None:
+        response.set_cookie(
+            self.cookie_name, self.signer.sign(visitor.id), httponly=True, **self.cookie_options
+        )
+
+    def _stream(
+        self, response: StreamingHttpResponse, visitor: Visitor, tag: bytes | None
+    ) -> None:
+        injector = None
+        if tag is not None:
+            injector = PixelInjector(tag)
+            if response.has_header("Content-Length"):
+                del response["Content-Length"]
+        content = response.streaming_content
+        if response.is_async:
+            response.streaming_content = _stream_async(content, injector, visitor)
+        else:
+            response.streaming_content = _stream_sync(content, injector, visitor)
+
+
+def _stream_sync(
+    chunks: Iterator[bytes], injector: PixelInjector | None, visitor: Visitor
+) -> Iterator[bytes]:
+    try:
+        for chunk in chunks:
+            yield chunk if injector is None else injector.feed(chunk)
+        if injector is not None:
+            yield injector.finish()
+    finally:
+        flush(visitor)
+
+
+async def _stream_async(
+    chunks: AsyncIterator[bytes], injector: PixelInjector | None, visitor: Visitor
+) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in chunks:
+            yield chunk if injector is None else injector.feed(chunk)
+        if injector is not None:
+            yield injector.finish()
+    finally:
+        flush(visitor)

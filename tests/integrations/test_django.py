@@ -1,0 +1,373 @@
+"""The Django middleware, through Django's test Client (sync and async)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.test import AsyncClient, Client, RequestFactory, override_settings
+from django.urls import path
+
+from manhattan.integrations.django import ManhattanMiddleware
+from manhattan.log.memory import MemoryLog
+from manhattan.log.timerotating import TimeRotatingLog
+from tests.asgi.harness import HTML, SECRET, VID, spec_cookie, split_tag
+from tests.integrations.django_setup import configure_django
+
+MIDDLEWARE = ["manhattan.integrations.django.ManhattanMiddleware"]
+LOG = MemoryLog()  # the target of the dotted-path MANHATTAN_LOG test
+
+
+def page(request: HttpRequest) -> HttpResponse:
+    colour = request.manhattan_visitor.split("colour", ["red", "blue"])  # type: ignore[attr-defined]
+    response = HttpResponse(HTML.replace(b"Hi", colour.encode()))
+    response["Content-Length"] = str(len(response.content))
+    return response
+
+
+def bare_page(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(HTML)
+
+
+def named(request: HttpRequest, name: str) -> HttpResponse:
+    return HttpResponse(HTML.replace(b"Hi", name.encode()))
+
+
+def gzipped(request: HttpRequest) -> HttpResponse:
+    response = HttpResponse(HTML)
+    response["Content-Encoding"] = "gzip"
+    return response
+
+
+def buy(request: HttpRequest) -> JsonResponse:
+    request.manhattan_visitor.goal("bought", 3)  # type: ignore[attr-defined]
+    return JsonResponse({"ok": True})
+
+
+def stream(request: HttpRequest) -> StreamingHttpResponse:
+    visitor = request.manhattan_visitor  # type: ignore[attr-defined]
+
+    def chunks() -> Iterator[bytes]:
+        for index in range(0, len(HTML), 9):
+            yield HTML[index : index + 9]
+        visitor.goal("streamed")  # recorded while the body is sent: still written
+
+    response = StreamingHttpResponse(chunks(), content_type="text/html")
+    response["Content-Length"] = str(len(HTML))
+    return response
+
+
+def stream_json(request: HttpRequest) -> StreamingHttpResponse:
+    return StreamingHttpResponse(iter([b"[1,", b"2]"]), content_type="application/json")
+
+
+def async_stream(request: HttpRequest) -> StreamingHttpResponse:
+    async def chunks() -> AsyncIterator[bytes]:
+        for index in range(0, len(HTML), 9):
+            yield HTML[index : index + 9]
+
+    return StreamingHttpResponse(chunks(), content_type="text/html")
+
+
+def async_stream_json(request: HttpRequest) -> StreamingHttpResponse:
+    async def chunks() -> AsyncIterator[bytes]:
+        request.manhattan_visitor.goal("fetched")  # type: ignore[attr-defined]
+        yield b"[1]"
+
+    return StreamingHttpResponse(chunks(), content_type="application/json")
+
+
+def broken(request: HttpRequest) -> HttpResponse:
+    request.manhattan_visitor.goal("tried")  # type: ignore[attr-defined]
+    raise RuntimeError("broken view")
+
+
+urlpatterns = [
+    path("", page),
+    path("bare", bare_page),
+    path("gzip", gzipped),
+    path("buy", buy),
+    path("stream", stream),
+    path("stream.json", stream_json),
+    path("async-stream", async_stream),
+    path("async-stream.json", async_stream_json),
+    path("broken", broken),
+    path("caf\u00e9/<str:name>", named),
+]
+
+
+@pytest.fixture(autouse=True)
+def _django() -> None:
+    configure_django()
+
+
+def settings_for(log: Any = None, **extra: Any) -> override_settings:
+    values: dict[str, Any] = {
+        "MIDDLEWARE": MIDDLEWARE,
+        "ROOT_URLCONF": __name__,
+        "MANHATTAN_SECRET": SECRET,
+        "MANHATTAN_LOG": log,
+    }
+    values.update(extra)
+    return override_settings(**values)
+
+
+def kinds(log: MemoryLog) -> list[str]:
+    return [record[1] for record in log.records]
+
+
+def test_fresh_then_returning_visitor() -> None:
+    log = MemoryLog()
+    with settings_for(log):
+        client = Client()
+        first = client.get("/")
+        second = client.post("/buy")
+        third = client.get("/")
+    cookie = first.cookies["manhattan"]
+    [vid] = {record[3] for record in log.records}
+    assert cookie.value == spec_cookie(vid)
+    assert cookie["httponly"] is True
+    assert cookie["samesite"] == "Lax"
+    assert cookie["path"] == "/"
+    assert cookie["max-age"] == 63072000
+    assert "manhattan" not in second.cookies
+    assert third.content == first.content
+    assert kinds(log) == ["page", "split", "goal", "page", "split"]
+    assert log.records[0][7] == "http://testserver/"
+    src, _ = split_tag(first.content)
+    assert src == "/vpixel.gif"
+    assert first["Content-Length"] == str(len(first.content))
+
+
+def test_injected_without_content_length() -> None:
+    with settings_for(MemoryLog()):
+        response = Client().get("/bare")
+    assert split_tag(response.content)[1] == HTML
+    assert not response.has_header("Content-Length")
+
+
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [pytest.param("head", "/bare", id="head"), pytest.param("get", "/gzip", id="gzip")],
+)
+def test_no_injection(method: str, url: str) -> None:
+    with settings_for(MemoryLog()):
+        response = getattr(Client(), method)(url)
+    assert b"<img" not in response.content
+
+
+def test_page_url_of_a_non_ascii_path_is_webobs() -> None:
+    log = MemoryLog()
+    with settings_for(log):
+        Client().get("/caf%C3%A9/a%20b", {"q": "\u00e9"})
+    assert log.records[0][7] == "http://testserver/caf%C3%A9/a%20b?q=%C3%A9"
+
+
+def test_pixel_counts_only_known_visitors() -> None:
+    log = MemoryLog()
+    with settings_for(log):
+        client = Client()
+        fresh = client.get("/vpixel.gif")
+        assert log.records == []
+        assert "manhattan" in fresh.cookies
+        client.cookies["manhattan"] = spec_cookie(VID)
+        known = client.get("/vpixel.gif")
+    assert known["Content-Type"] == "image/gif"
+    assert known["Cache-Control"] == "no-store"
+    assert known.content.startswith(b"GIF89a")
+    assert "manhattan" not in known.cookies
+    assert [record[1:2] + record[3:] for record in log.records] == [["pixel", VID, "0"]]
+
+
+def test_streaming_response_injected_and_written_at_its_end() -> None:
+    log = MemoryLog()
+    with settings_for(log):
+        response = Client().get("/stream")
+        assert kinds(log) == []  # nothing written before the body is sent
+        body = b"".join(response.streaming_content)
+    assert split_tag(body)[1] == HTML
+    assert not response.has_header("Content-Length")
+    assert kinds(log) == ["page", "goal"]
+
+
+def test_streaming_non_html_written_at_its_end() -> None:
+    log = MemoryLog()
+    with settings_for(log):
+        response = Client().get("/stream.json", HTTP_COOKIE=f"manhattan={spec_cookie(VID)}")
+        assert b"".join(response.streaming_content) == b"[1,2]"
+    assert log.records == []
+
+
+def test_async_client_and_async_streaming() -> None:
+    log = MemoryLog()
+
+    async def fetch() -> tuple[Any, bytes]:
+        response = await AsyncClient().get("/async-stream", {"x": "1"})
+        body = b"".join([chunk async for chunk in response.streaming_content])
+        return response, body
+
+    with settings_for(log):
+        response, body = asyncio.run(fetch())
+    assert split_tag(body)[1] == HTML
+    assert "manhattan" in response.cookies
+    assert kinds(log) == ["page"]
+    assert log.records[0][7] == "http://testserver/async-stream?x=1"
+
+
+def test_async_streaming_non_html_written_at_its_end() -> None:
+    log = MemoryLog()
+
+    async def fetch() -> bytes:
+        response = await AsyncClient().get("/async-stream.json")
+        return b"".join([chunk async for chunk in response.streaming_content])
+
+    with settings_for(log):
+        assert asyncio.run(fetch()) == b"[1]"
+    assert kinds(log) == ["goal"]
+
+
+def test_async_client_page_under_a_script_name() -> None:
+    log = MemoryLog()
+
+    async def fetch() -> Any:
+        return await AsyncClient().get("/bare")
+
+    # Django's ASGI requests take their script name from FORCE_SCRIPT_NAME (or root_path).
+    with settings_for(log, FORCE_SCRIPT_NAME="/m\u00fcnchen"):
+        response = asyncio.run(fetch())
+    assert split_tag(response.content)[0] == "/m%C3%BCnchen/vpixel.gif"
+    assert log.records[0][7] == "http://testserver/m%C3%BCnchen/bare"
+
+
+def test_options_and_count_page() -> None:
+    log = MemoryLog()
+    calls: list[tuple[Any, Any]] = []
+
+    def rule(request: HttpRequest, response: HttpResponse) -> bool:
+        calls.append((request, response))
+        return response["Content-Type"] == "application/json"
+
+    options = {
+        "cookie_name": "vid",
+        "host_map": {"shop.example.com": 4},
+        "anonymize_ip": True,
+        "count_page": rule,
+        "secure": True,
+        "max_age": None,
+        "path": None,
+    }
+    with settings_for(log, MANHATTAN_OPTIONS=options):
+        client = Client(HTTP_HOST="shop.example.com", REMOTE_ADDR="203.0.113.5")
+        response = client.post("/buy")
+        client.get("/bare")
+    cookie = response.cookies["vid"]
+    assert cookie["secure"] is True
+    assert cookie["max-age"] == ""
+    assert kinds(log) == ["page", "goal"]
+    assert log.records[0][4:6] == ["4", "203.0.113.0"]
+    assert len(calls) == 2
+
+
+def test_respect_gpc() -> None:
+    log = MemoryLog()
+    with settings_for(log, MANHATTAN_OPTIONS={"respect_gpc": True}):
+        response = Client().get("/", HTTP_SEC_GPC="1")
+    assert b"<img" not in response.content
+    assert "manhattan" in response.cookies
+    assert log.records == []
+
+
+def test_view_raising_writes_records_and_propagates() -> None:
+    log = MemoryLog()
+    with settings_for(log), pytest.raises(RuntimeError, match="broken view"):
+        Client(raise_request_exception=True).get("/broken")
+    # Django turned the error into its HTML error page: a page view, as over WSGI.
+    assert kinds(log) == ["page", "goal"]
+
+
+def test_get_response_raising_writes_records_and_propagates() -> None:
+    # Django wraps every middleware's get_response so that it never raises; a
+    # get_response used without that wrapping still gets its records written.
+    log = MemoryLog()
+
+    def get_response(request: HttpRequest) -> HttpResponse:
+        request.manhattan_visitor.goal("tried")  # type: ignore[attr-defined]
+        raise RuntimeError("no wrapper")
+
+    with settings_for(log):
+        middleware = ManhattanMiddleware(get_response)
+        request = RequestFactory().get("/")
+        with pytest.raises(RuntimeError, match="no wrapper"):
+            middleware(request)
+    assert kinds(log) == ["goal"]
+
+
+class FailingLog:
+    def write(self, records: Sequence[Sequence[str]]) -> None:
+        raise OSError("disk full")
+
+
+def test_failing_log_does_not_fail_the_response(caplog: pytest.LogCaptureFixture) -> None:
+    with settings_for(FailingLog()), caplog.at_level(logging.ERROR, logger="manhattan"):
+        response = Client().get("/")
+    assert response.status_code == 200
+    assert "could not write 2 records" in caplog.text
+
+
+def test_log_path_setting(tmp_path: Path) -> None:
+    with settings_for(None, MANHATTAN_LOG_PATH=str(tmp_path / "log")):
+        Client().get("/")
+    records = [record for record, _ in TimeRotatingLog(tmp_path / "log").process()]
+    assert [record[1] for record in records] == ["page", "split"]
+
+
+def test_log_as_a_dotted_path() -> None:
+    LOG.records.clear()
+    with settings_for(f"{__name__}.LOG"):
+        Client().get("/bare")
+    assert kinds(LOG) == ["page"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        pytest.param({"MANHATTAN_SECRET": None}, "MANHATTAN_SECRET", id="no-secret"),
+        pytest.param({"MANHATTAN_SECRET": ""}, "MANHATTAN_SECRET", id="empty-secret"),
+        pytest.param({"MANHATTAN_SECRET": 42}, "MANHATTAN_SECRET", id="int-secret"),
+        pytest.param({"MANHATTAN_LOG": None}, "MANHATTAN_LOG_PATH", id="no-log"),
+        pytest.param({"MANHATTAN_LOG_PATH": "/tmp/log"}, "not both", id="log-and-path"),
+        pytest.param(
+            {"MANHATTAN_LOG": None, "MANHATTAN_LOG_PATH": "/tmp/"},
+            "MANHATTAN_LOG_PATH: log path must name a file",
+            id="path-is-a-directory",
+        ),
+        pytest.param(
+            {"MANHATTAN_LOG": "no.such.module.LOG"}, "MANHATTAN_LOG: cannot import", id="import"
+        ),
+        pytest.param({"MANHATTAN_LOG": object()}, "write", id="not-a-log"),
+        pytest.param({"MANHATTAN_OPTIONS": ["x"]}, "must be a dict", id="options-list"),
+        pytest.param(
+            {"MANHATTAN_OPTIONS": {"colour": 1}}, "unknown options \\['colour'\\]", id="unknown"
+        ),
+        pytest.param(
+            {"MANHATTAN_OPTIONS": {"samesite": "Sometimes"}}, "samesite", id="bad-samesite"
+        ),
+        pytest.param(
+            {"MANHATTAN_OPTIONS": {"count_page": 1}},
+            r"count_page must be a callable\(request, response\)",
+            id="count-page",
+        ),
+    ],
+)
+def test_bad_settings_are_improperly_configured(overrides: dict[str, Any], message: str) -> None:
+    with (
+        settings_for(MemoryLog(), **overrides),
+        pytest.raises(ImproperlyConfigured, match=message),
+    ):
+        ManhattanMiddleware(bare_page)
