@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections.abc import Iterator
 from typing import Any, NoReturn
 
 import pytest
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """The CLIs' main() points the "manhattan" logger at a handler of its
+    own: put back what the logger had before each test."""
+    logger = logging.getLogger("manhattan")
+    handlers, level = logger.handlers[:], logger.level
+    yield
+    for handler in logger.handlers:
+        if handler not in handlers:
+            handler.close()
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
+
 
 POSTGRES_HOST = "127.0.0.1"
 POSTGRES_PORT = 5432

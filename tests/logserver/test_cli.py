@@ -52,19 +52,6 @@ def entry(*records: list[str]) -> bytes:
     return json.dumps(list(records)).encode()
 
 
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """main() points the "manhattan" logger at its own handler: undo that."""
-    logger = logging.getLogger("manhattan")
-    handlers, level = logger.handlers[:], logger.level
-    yield
-    for handler in logger.handlers:
-        if handler not in handlers:
-            handler.close()
-    logger.handlers[:] = handlers
-    logger.setLevel(level)
-
-
 @pytest.fixture
 def queue(redis_url: Any) -> Iterator[tuple[str, str, redis.Redis]]:
     """The test's Redis URL, its queue key and a client."""

@@ -3,7 +3,6 @@ log, a real SQLite file, real sockets on 127.0.0.1 and real signals."""
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import socket
@@ -36,19 +35,6 @@ from tests.server.test_worker import (
 )
 
 ERROR = "manhattan-server: error: "
-
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """main() points the "manhattan" logger at its own handler: undo that."""
-    logger = logging.getLogger("manhattan")
-    handlers, level = logger.handlers[:], logger.level
-    yield
-    for handler in logger.handlers:
-        if handler not in handlers:
-            handler.close()
-    logger.handlers[:] = handlers
-    logger.setLevel(level)
 
 
 def first_log(tmp_path: Path) -> tuple[str, str, list[str]]:

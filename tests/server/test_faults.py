@@ -37,19 +37,6 @@ WAIT = 60.0  # seconds a bounded wait may take; only ever reached by a failing t
 COMPLEX = "Abandoned Cart|Added To Cart|Began Checkout"
 
 
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """main() points the "manhattan" logger at its own handler: undo that."""
-    logger = logging.getLogger("manhattan")
-    handlers, level = logger.handlers[:], logger.level
-    yield
-    for handler in logger.handlers:
-        if handler not in handlers:
-            handler.close()
-    logger.handlers[:] = handlers
-    logger.setLevel(level)
-
-
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

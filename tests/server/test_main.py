@@ -4,14 +4,12 @@ process that SIGTERM and SIGINT stop after flushing what it counted."""
 from __future__ import annotations
 
 import importlib
-import logging
 import runpy
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,19 +31,6 @@ from tests.server.test_worker import (
 )
 
 MAIN = "manhattan.server.__main__"
-
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """main() points the "manhattan" logger at its own handler: undo that."""
-    logger = logging.getLogger("manhattan")
-    handlers, level = logger.handlers[:], logger.level
-    yield
-    for handler in logger.handlers:
-        if handler not in handlers:
-            handler.close()
-    logger.handlers[:] = handlers
-    logger.setLevel(level)
 
 
 def run_as_main(monkeypatch: pytest.MonkeyPatch, *args: str) -> int | str | None:

@@ -8,7 +8,6 @@ SQLAlchemy, independently of the store's own queries.
 
 from __future__ import annotations
 
-import logging
 import os
 import random
 import signal
@@ -16,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,19 +30,6 @@ from tests.conftest import RedisURL
 START = 1_764_000_000.0
 PARTITIONS = 4
 WAIT = 60.0  # seconds a bounded wait may take; only ever reached by a failing test
-
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """main() points the "manhattan" logger at its own handler: undo that."""
-    logger = logging.getLogger("manhattan")
-    handlers, level = logger.handlers[:], logger.level
-    yield
-    for handler in logger.handlers:
-        if handler not in handlers:
-            handler.close()
-    logger.handlers[:] = handlers
-    logger.setLevel(level)
 
 
 def events(count: int, visitors: int, seed: int, start: int = 0) -> list[list[str]]:

@@ -439,17 +439,22 @@ def test_flush_without_a_stop_event_retries_too(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "retry_on",
-    [pytest.param((), id="not-retried"), pytest.param((StoreError,), id="retried-type")],
+    ("retry_on", "flush_every"),
+    [
+        pytest.param((), 20_000, id="at-the-end"),
+        pytest.param((StoreError,), 20_000, id="at-the-end-retried-type"),
+        # A commit mid-read fails while stopping: not retried as a read error.
+        pytest.param((StoreError,), 2, id="mid-read-retried-type"),
+    ],
 )
 def test_a_failing_commit_while_stopping_raises(
-    tmp_path: Path, retry_on: tuple[type[Exception], ...]
+    tmp_path: Path, retry_on: tuple[type[Exception], ...], flush_every: int
 ) -> None:
     log, _ = log_at(tmp_path)
     write_each(log, FIRST)
     stop = threading.Event()
     store = FlakyStore(open_store(tmp_path), failures=1, on_failure=stop.set)
-    worker = make_worker(log, store, retry=0.001, retry_on=retry_on)
+    worker = make_worker(log, store, retry=0.001, retry_on=retry_on, flush_every=flush_every)
     with pytest.raises(StoreError, match="database is locked"):
         worker.run(stop, once=True)
     assert worker.progress.commits == 0
