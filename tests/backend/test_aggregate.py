@@ -299,6 +299,24 @@ def test_complex_goal_needs_every_include() -> None:
     assert totals.visitors("Engaged", "day", "2023-11-14") == 0
 
 
+def test_a_reached_complex_goal_is_listed_among_the_goals() -> None:
+    aggregator = Aggregator(ROLLUPS, [ABANDONED, parse_complex_goal("Engaged|Read,Shared|")])
+    aggregator.add_all(
+        [
+            pixel("a"),
+            goal("a", "Added To Cart", at=DAY2),  # completes Abandoned Cart
+            pixel("b"),
+            goal("b", "Added To Cart"),
+            goal("b", "Read"),  # Engaged needs Shared too: never reached
+        ]
+    )
+    goals = aggregator.drain().goals
+    assert sorted(goals) == ["Abandoned Cart", "Added To Cart", "Read"]
+    listed = goals["Abandoned Cart"]
+    assert (listed.first, listed.last) == (DAY1, DAY2)
+    assert (listed.value_type, listed.value_format) == ("", "")
+
+
 def test_complex_goal_taken_back_in_a_later_batch() -> None:
     totals = Totals()
     aggregator = Aggregator(ROLLUPS, [ABANDONED], loader=totals.load)

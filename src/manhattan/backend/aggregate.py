@@ -256,16 +256,22 @@ class Aggregator:
         if not name:
             self.filtered[MALFORMED] += 1
             return
-        info = self._goals.get(name)
-        if info is None:
-            info = self._goals[name] = GoalInfo(first=timestamp, last=timestamp)
-        info.first = min(info.first, timestamp)
-        info.last = max(info.last, timestamp)
+        info = self._note_goal(name, timestamp)
         if value_type in VALUE_TYPES:
             info.value_type = value_type
         if value_format in VALUE_FORMATS:
             info.value_format = value_format
         self._convert(state, name, value, timestamp, site)
+
+    def _note_goal(self, name: str, timestamp: float) -> GoalInfo:
+        """The goal's info in this batch, its first and last time moved to
+        take in ``timestamp``."""
+        info = self._goals.get(name)
+        if info is None:
+            info = self._goals[name] = GoalInfo(first=timestamp, last=timestamp)
+        info.first = min(info.first, timestamp)
+        info.last = max(info.last, timestamp)
+        return info
 
     def _split(self, state: VisitorState, timestamp: float, site: int, record: Record) -> None:
         test, population = record[5], record[6]
@@ -400,7 +406,7 @@ class Aggregator:
         complex_goals = self._complex_index.get(goal)
         if complex_goals:
             for complex_goal in complex_goals:
-                self._complex(state, complex_goal, goal, site, buckets)
+                self._complex(state, complex_goal, goal, site, buckets, timestamp)
 
     def _mark(
         self,
@@ -450,6 +456,7 @@ class Aggregator:
         goal: str,
         site: int,
         buckets: Buckets,
+        timestamp: float,
     ) -> None:
         mark = state.complex.get(complex_goal.name)
         if mark is None:
@@ -470,6 +477,8 @@ class Aggregator:
                 mark.sites = [site, ALL_SITES]
                 mark.variants = [[NO_TEST, NO_TEST], *map(list, state.tests.items())]
                 self._count_complex(complex_goal.name, mark, 1)
+                # Listed among the goals (goals(), the dashboard) once reached.
+                self._note_goal(complex_goal.name, timestamp)
 
     def _count_complex(self, name: str, mark: ComplexMark, change: int) -> None:
         counts = self._counts
