@@ -15,6 +15,7 @@ import pytest
 import redis
 
 from manhattan.log import Log
+from manhattan.log import fallback as fb
 from manhattan.log import redisstream as rs
 from manhattan.log.redisstream import (
     RedisStreamLog,
@@ -251,7 +252,7 @@ def fallback_content(fallback: str) -> bytes:
     """What the fallback files hold, in the order they would be sent."""
     directory = os.path.dirname(fallback)
     names = sorted(
-        f for f in leftovers(fallback) if f != "fallback" and not f.endswith(rs.SENT_SUFFIX)
+        f for f in leftovers(fallback) if f != "fallback" and not f.endswith(fb.SENT_SUFFIX)
     )
     if os.path.exists(fallback):
         names.append("fallback")  # the newest records
@@ -293,16 +294,16 @@ def test_outage_goes_to_the_fallback_file_and_is_resent_first_in_order(client, s
 
 
 def test_the_sender_backs_off_while_redis_is_down(fallback, monkeypatch):
-    monkeypatch.setattr(rs, "RETRY_SECONDS", 0.01)
-    monkeypatch.setattr(rs, "MAX_RETRY_SECONDS", 0.02)
+    monkeypatch.setattr(fb, "RETRY_SECONDS", 0.01)
+    monkeypatch.setattr(fb, "MAX_RETRY_SECONDS", 0.02)
     tries = []
-    real_resend = RedisStreamLog._resend
+    real_resend = fb.Fallback._resend
 
     def resend(self):
         tries.append(time.monotonic())
         return real_resend(self)
 
-    monkeypatch.setattr(RedisStreamLog, "_resend", resend)
+    monkeypatch.setattr(fb.Fallback, "_resend", resend)
     down = RedisStreamLog(CLOSED_URL, "s", fallback=fallback)
     for n in range(50):
         down.write([rec("v", n)])  # each write wakes the sender; it keeps its pace
@@ -320,16 +321,16 @@ def test_records_spilled_while_the_backlog_is_sent_follow_it(
     log = RedisStreamLog(CLOSED_URL, stream, fallback=fallback)
     log.write([rec("v", 1)])
     log.close()
-    real_send_file = RedisStreamLog._send_file
+    real_send_file = fb.Fallback._send_file
     spilled = []
 
     def send_file(self, path, *, wait):
         if not spilled:  # a request's write arriving mid-send
             spilled.append(path)
-            self.write([rec("v", 2)])
+            log.write([rec("v", 2)])
         return real_send_file(self, path, wait=wait)
 
-    monkeypatch.setattr(RedisStreamLog, "_send_file", send_file)
+    monkeypatch.setattr(fb.Fallback, "_send_file", send_file)
     log.client = redis.Redis.from_url(REDIS_URL)
     log.write([rec("v", 0)])  # Redis is back; the backlog still goes first
     assert log.flush(timeout=WAIT)
@@ -340,7 +341,7 @@ def test_records_spilled_while_the_backlog_is_sent_follow_it(
 def test_a_running_sender_picks_up_files_other_processes_left(
     client, stream, fallback, monkeypatch
 ):
-    monkeypatch.setattr(rs, "IDLE_CHECK_SECONDS", 0.01)
+    monkeypatch.setattr(fb, "IDLE_CHECK_SECONDS", 0.01)
     log = RedisStreamLog(CLOSED_URL, stream, fallback=fallback)
     log.write([rec("v", 1)])
     log.client = redis.Redis.from_url(REDIS_URL)  # Redis is back
@@ -356,7 +357,7 @@ def test_a_running_sender_picks_up_files_other_processes_left(
 
 
 def test_a_forked_child_starts_its_own_sender(client, stream, fallback, monkeypatch):
-    monkeypatch.setattr(rs, "RETRY_SECONDS", 60.0)
+    monkeypatch.setattr(fb, "RETRY_SECONDS", 60.0)
     log = RedisStreamLog(CLOSED_URL, stream, fallback=fallback)
     log.write([rec("v", 1)])
 
@@ -395,7 +396,7 @@ def test_a_forked_child_starts_its_own_sender(client, stream, fallback, monkeypa
 def test_fallback_lines_are_resent_in_chunks_and_malformed_ones_kept(
     client, stream, fallback, monkeypatch
 ):
-    monkeypatch.setattr(rs, "RESEND_CHUNK", 2)
+    monkeypatch.setattr(fb, "RESEND_CHUNK", 2)
     good = [rec("v", i) for i in range(5)]
     with open(fallback, "wb") as file:
         file.write(b"".join(rs.encode_record(r) for r in good[:3]))
@@ -416,7 +417,7 @@ def test_fallback_lines_are_resent_in_chunks_and_malformed_ones_kept(
 def test_a_resend_that_fails_midway_goes_on_from_the_last_chunk_redis_took(
     client, stream, fallback, monkeypatch
 ):
-    monkeypatch.setattr(rs, "RESEND_CHUNK", 2)
+    monkeypatch.setattr(fb, "RESEND_CHUNK", 2)
     with open(fallback, "wb") as file:
         file.write(b"".join(rs.encode_record(rec(v, n)) for n, v in enumerate("abcabcab")))
     real_send = RedisStreamLog._send
@@ -446,7 +447,7 @@ def test_a_crash_mid_resend_resumes_at_the_noted_offset(client, stream, fallback
     lines = [rs.encode_record(rec("v", n)) for n in range(4)]
     with open(left, "wb") as file:
         file.write(b"".join(lines))
-    with open(left + rs.SENT_SUFFIX, "wb") as file:  # the first two reached Redis
+    with open(left + fb.SENT_SUFFIX, "wb") as file:  # the first two reached Redis
         file.write(str(len(lines[0]) + len(lines[1])).encode())
     log = RedisStreamLog(REDIS_URL, stream, fallback=fallback)
     log.write([rec("v", 9)])
@@ -470,7 +471,7 @@ def test_an_unreadable_offset_sends_the_whole_file_again(client, stream, fallbac
     left = f"{fallback}.sending-{0:020d}-1-eeee"
     with open(left, "wb") as file:
         file.write(rs.encode_record(rec("v", 1)))
-    with open(left + rs.SENT_SUFFIX, "wb") as file:
+    with open(left + fb.SENT_SUFFIX, "wb") as file:
         file.write(b"torn")
     log = RedisStreamLog(REDIS_URL, stream, fallback=fallback)
     assert log.flush(timeout=WAIT)
@@ -489,7 +490,7 @@ def test_an_unreadable_offset_sends_the_whole_file_again(client, stream, fallbac
     ],
 )
 def test_next_lines(data, start, count, expected):
-    assert rs._next_lines(data, start, count) == expected
+    assert fb.next_lines(data, start, count) == expected
 
 
 def test_a_file_another_process_is_sending_is_left_to_it(client, stream, fallback):
@@ -513,7 +514,7 @@ def test_a_file_another_process_is_sending_is_left_to_it(client, stream, fallbac
 def test_a_file_that_vanished_before_it_was_opened_is_skipped(
     client, stream, fallback, monkeypatch
 ):
-    monkeypatch.setattr(rs.glob, "glob", lambda pattern: [f"{fallback}.sending-gone"])
+    monkeypatch.setattr(fb.glob, "glob", lambda pattern: [f"{fallback}.sending-gone"])
     log = RedisStreamLog(REDIS_URL, stream, fallback=fallback)
     log.write([rec("v", 1)])
     assert log.flush(timeout=WAIT)
@@ -535,7 +536,7 @@ def test_a_file_deleted_while_waiting_for_its_lock_is_skipped(
             os.unlink(done)
         real_flock(fd, operation)
 
-    monkeypatch.setattr(rs.fcntl, "flock", flock)
+    monkeypatch.setattr(fb.fcntl, "flock", flock)
     log = RedisStreamLog(REDIS_URL, stream, fallback=fallback)
     log.write([rec("new", 2)])
     assert log.flush(timeout=WAIT)
@@ -554,7 +555,7 @@ def test_a_spill_into_a_file_renamed_meanwhile_goes_to_the_new_file(fallback, mo
         if operation == fcntl.LOCK_SH and len(calls) == 1:
             os.rename(fallback, renamed)  # a resender took the file after our open
 
-    monkeypatch.setattr(rs.fcntl, "flock", flock)
+    monkeypatch.setattr(fb.fcntl, "flock", flock)
     log = RedisStreamLog(CLOSED_URL, "s", fallback=fallback)
     log.write([rec("v", 1)])
     log.close()
@@ -570,7 +571,7 @@ def test_a_short_write_to_the_fallback_is_completed(fallback, monkeypatch):
     def write(fd, data):
         return real_write(fd, data[:3])  # as on a full disk or an interrupting signal
 
-    monkeypatch.setattr(rs.os, "write", write)
+    monkeypatch.setattr(fb.os, "write", write)
     log = RedisStreamLog(CLOSED_URL, "s", fallback=os.path.join(fallback, "sub", "fb"))
     log.write([rec("v", 1), rec("w", 2)])
     log.close()

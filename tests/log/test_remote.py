@@ -4,7 +4,11 @@ Redis list; parse_payload accepts exactly such entries."""
 from __future__ import annotations
 
 import json
+import logging
+import os
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -74,10 +78,89 @@ def test_each_write_is_one_entry_pushed_on_the_right(
     assert json.loads(reader.lpop(log.key)) == [RECORD_A, RECORD_B]
 
 
-def test_a_failed_push_raises_a_clear_error() -> None:
-    log = RemoteLog("some:key", redis_kwargs={"host": "127.0.0.1", "port": 1})
-    with pytest.raises(RemoteLogError, match=r"could not push 1 records to Redis list 'some:key'"):
+def test_a_failed_push_waits_in_the_fallback_and_is_pushed_first_later(
+    redis_url: Any, tmp_path: Path
+) -> None:
+    key = redis_url.prefix + "queue"
+    fallback = tmp_path / "fallback"
+    down = RemoteLog(key, redis_kwargs={"host": "127.0.0.1", "port": 1}, fallback=fallback)
+    down.write([RECORD_A, RECORD_B])
+    down.write([RECORD_C])  # straight to the file: there is a backlog
+    assert not down.flush(timeout=0.05)
+    down.close()
+
+    up = RemoteLog(key, redis_kwargs={"host": "127.0.0.1", "port": 6379}, fallback=fallback)
+    assert up.fallback == str(fallback)
+    up.write([RECORD_B])  # after the backlog this process found
+    assert up.flush(timeout=10)
+    up.write([RECORD_C])  # no backlog: pushed at once
+    up.close()
+    reader = redis.Redis.from_url(redis_url)
+    entries = [json.loads(entry) for entry in reader.lrange(key, 0, -1)]
+    reader.close()
+    # The backlog went first, in order, an entry per fallback file it was in.
+    assert [record for entry in entries for record in entry] == [
+        RECORD_A,
+        RECORD_B,
+        RECORD_C,
+        RECORD_B,
+        RECORD_C,
+    ]
+    assert entries[-1] == [RECORD_C]
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_torn_fallback_line_is_dropped_with_a_warning(
+    redis_url: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = redis_url.prefix + "queue"
+    fallback = tmp_path / "fallback"
+    fallback.write_bytes(b"1\tpage\t9.0\ttorn")  # a crash mid-append
+    log = RemoteLog(key, redis_kwargs={"host": "127.0.0.1", "port": 6379}, fallback=fallback)
+    with caplog.at_level(logging.WARNING, logger="manhattan.log.remote"):
         log.write([RECORD_A])
+        assert log.flush(timeout=10)
+    log.close()
+    reader = redis.Redis.from_url(redis_url)
+    assert [json.loads(entry) for entry in reader.lrange(key, 0, -1)] == [[RECORD_A]]
+    reader.close()
+    assert [r.getMessage() for r in caplog.records] == [
+        "manhattan: torn fallback line dropped: b'1\\tpage\\t9.0\\ttorn\\n'"
+    ]
+
+
+def test_a_fallback_of_torn_lines_only_pushes_nothing(redis_url: Any, tmp_path: Path) -> None:
+    key = redis_url.prefix + "queue"
+    fallback = tmp_path / "fallback"
+    fallback.write_bytes(b"torn")
+    log = RemoteLog(key, redis_kwargs={"host": "127.0.0.1", "port": 6379}, fallback=fallback)
+    assert log.flush(timeout=10)
+    log.close()
+    reader = redis.Redis.from_url(redis_url)
+    assert reader.llen(key) == 0
+    reader.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_fallback_that_cannot_be_written_raises_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    log = RemoteLog(
+        "some:key",
+        redis_kwargs={"host": "127.0.0.1", "port": 1},
+        fallback=blocker / "fallback",
+    )
+    with pytest.raises(
+        RemoteLogError,
+        match=r"could not push 1 records to Redis list 'some:key' nor write them to .*fallback",
+    ):
+        log.write([RECORD_A])
+    log.close()
+
+
+def test_the_default_fallback_is_named_after_the_key() -> None:
+    log = RemoteLog("my app:queue")
+    assert log.fallback == os.path.join(tempfile.gettempdir(), "manhattan-my_app_queue.fallback")
     log.close()
 
 

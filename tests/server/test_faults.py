@@ -1,5 +1,6 @@
 """Faults on the production path, against real servers: Redis restarted
-while app servers write and a worker follows the stream; PostgreSQL
+while app servers write and a worker follows the stream (or the log server
+drains RemoteLog's list); PostgreSQL
 connections dropped mid-flush; several workers killed with SIGKILL at once.
 
 Each test ends with the counts of an uninterrupted run over the same
@@ -29,6 +30,7 @@ from sqlalchemy import event
 
 from manhattan.backend.persistence import SQLStore
 from manhattan.log.redisstream import RedisStreamLog, stream_key
+from manhattan.log.remote import RemoteLog, processing_key
 from manhattan.server import cli
 from tests.conftest import RedisURL
 from tests.server.test_partitions import PARTITIONS, dump, events, flags, write
@@ -216,6 +218,68 @@ def test_redis_restarted_while_app_servers_write_and_a_worker_follows(
         worker.kill()
         worker.wait(WAIT)
     assert dump(postgres_url) == expected
+
+
+@pytest.mark.timeout(180)
+def test_redis_restarted_under_remote_log_writers_and_the_log_server(
+    redis_url: RedisURL, private_redis: PrivateRedis, tmp_path: Path
+) -> None:
+    records = events(3000, 300, seed=14)
+    expected = reference_counts(redis_url, records, tmp_path)
+    key = "queue"
+    path = tmp_path / "log" / "events"
+    path.parent.mkdir()
+    errors = tmp_path / "logserver.err"
+    with errors.open("wb") as stderr:
+        log_server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "manhattan.logserver",
+                "--path",
+                str(path),
+                "--redis",
+                private_redis.url,
+                "--key",
+                key,
+            ],
+            stderr=stderr,
+        )
+    try:
+        log = RemoteLog(
+            key,
+            redis_kwargs={"host": "127.0.0.1", "port": private_redis.port},
+            fallback=tmp_path / "fallback",
+        )
+        thirds = [records[i : i + 1000] for i in range(0, 3000, 1000)]
+        for start in range(0, 1000, 5):
+            log.write(thirds[0][start : start + 5])
+        wait_until(lambda: any(path.parent.glob("events.*")), "the log server to write")
+        private_redis.kill()
+        for start in range(0, 1000, 5):  # Redis is down: the fallback file takes them
+            log.write(thirds[1][start : start + 5])
+        wait_until(lambda: "Redis failed" in errors.read_text(), "the log server to retry")
+        private_redis.start()
+        for start in range(0, 1000, 5):
+            log.write(thirds[2][start : start + 5])
+        assert log.flush(timeout=WAIT), "the fallback was not pushed after the restart"
+        log.close()
+        client = redis.Redis.from_url(private_redis.url)
+        wait_until(
+            lambda: client.llen(key) == 0 and client.llen(processing_key(key)) == 0,
+            "the log server to drain the queue",
+        )
+        client.close()
+        assert log_server.poll() is None, "the log server died during the outage"
+        log_server.send_signal(signal.SIGTERM)
+        assert log_server.wait(WAIT) == 0
+    finally:
+        log_server.kill()
+        log_server.wait(WAIT)
+    url = f"sqlite:///{tmp_path / 'counted.db'}"
+    command = ["--path", str(path), "--url", url, "--complex", COMPLEX, "--once"]
+    assert cli.main(command) == 0
+    assert dump(url) == expected
 
 
 class ConnectionKiller:

@@ -7,6 +7,11 @@ app servers and this log server can be mixed. The log server takes entries
 from the list's left end, so batches are written in the order they were
 pushed.
 
+A push Redis does not take goes to a local fallback file
+(:mod:`manhattan.log.fallback`), which a background thread pushes once
+Redis is back, a chunk of records per entry: an outage delays records, it
+does not lose them, and no request waits for it.
+
 This module holds what both sides share: the key, the payload format and
 its validation. The log server and its crash-safety argument are in
 :mod:`manhattan.logserver`.
@@ -15,6 +20,8 @@ its validation. The log server and its crash-safety argument are in
 from __future__ import annotations
 
 import json
+import logging
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -23,7 +30,10 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from manhattan.log import Record
-from manhattan.log.text import MIN_FIELDS
+from manhattan.log.fallback import Fallback, default_path
+from manhattan.log.text import MIN_FIELDS, MalformedLineError, decode_line, encode_record
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_KEY = "manhattan:log:queue"
 """The Redis list app servers push to (0.3's)."""
@@ -79,12 +89,22 @@ class RemoteLog:
     long on an unreachable Redis: short socket timeouts, and one immediate
     retry on a connection error only (a pooled connection Redis closed when
     it restarted), not on a timeout, after which Redis may have the entry
-    already. A failed push raises
-    :class:`RemoteLogError` (the middleware logs it and drops the batch).
+    already.
+
+    A batch Redis did not take goes to the fallback file ``fallback``
+    (default ``manhattan-<key>.fallback`` in the temp directory, which a
+    reboot may empty: name a durable path in production); from then on
+    writes go there too until a background thread has pushed it
+    (:meth:`flush` waits for that). Redis errors never reach the caller; a
+    fallback file that cannot be written raises :class:`RemoteLogError`.
     """
 
     def __init__(
-        self, key: str = DEFAULT_KEY, redis_kwargs: Mapping[str, Any] | None = None
+        self,
+        key: str = DEFAULT_KEY,
+        redis_kwargs: Mapping[str, Any] | None = None,
+        *,
+        fallback: str | os.PathLike[str] | None = None,
     ) -> None:
         self.key = key
         options: dict[str, Any] = {
@@ -94,22 +114,57 @@ class RemoteLog:
         }
         options.update(redis_kwargs or {})
         self.redis = redis.Redis(**options)
+        path = fallback if fallback is not None else default_path(key)
+        self._fallback = Fallback(path, self._push_lines, (redis.RedisError,))
+        self.fallback = self._fallback.path
 
     def write(self, records: Sequence[Sequence[str]]) -> None:
-        """Push ``records`` as one entry (nothing for no records)."""
+        """Push ``records`` as one entry (nothing for no records), or, while
+        Redis is down or a backlog is being pushed, append them to the
+        fallback file."""
         if not records:
             return
-        payload = encode_payload(records)
+        if not self._fallback.backlog:
+            try:
+                self.redis.rpush(self.key, encode_payload(records))
+                return
+            except redis.RedisError as exc:
+                logger.warning(
+                    "manhattan: could not push %d records to Redis list %r (%s): to fallback",
+                    len(records),
+                    self.key,
+                    exc,
+                )
         try:
-            self.redis.rpush(self.key, payload)
-        except redis.RedisError as exc:
+            self._fallback.spill([encode_record(record) for record in records])
+        except OSError as exc:
             raise RemoteLogError(
-                f"could not push {len(records)} records to Redis list {self.key!r}: {exc}"
+                f"could not push {len(records)} records to Redis list {self.key!r} "
+                f"nor write them to {self._fallback.path}: {exc}"
             ) from exc
 
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until the fallback records are pushed (at most ``timeout``
+        seconds); whether they all were. Call it before a planned shutdown."""
+        return self._fallback.flush(timeout)
+
     def close(self) -> None:
-        """Close the connections to Redis (the next write opens one again)."""
+        """Stop the fallback sender and close the connections to Redis (the
+        next write opens one again)."""
+        self._fallback.close()
         self.redis.close()
+
+    def _push_lines(self, lines: list[bytes]) -> None:
+        """Push fallback lines as one entry (one RPUSH: all or nothing)."""
+        records = []
+        for line in lines:
+            try:
+                records.append(decode_line(line))
+            except MalformedLineError:
+                # Only a crash mid-append leaves one: what it held is gone.
+                logger.warning("manhattan: torn fallback line dropped: %r", line[:200])
+        if records:
+            self.redis.rpush(self.key, encode_payload(records))
 
 
 __all__ = [
