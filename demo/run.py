@@ -21,8 +21,8 @@ from socketserver import ThreadingMixIn
 from urllib.request import urlopen
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from demo.shop import BANNER_TEST, BUTTON_TEST, make_app
-from demo.traffic import simulate
+from demo.shop import BANNER_TEST, BUTTON_TEST, DemoVisitor, make_app
+from demo.traffic import Tally, simulate
 from manhattan.client import Client
 from manhattan.client.report import render
 from manhattan.dashboard import make_app as make_dashboard
@@ -30,6 +30,12 @@ from manhattan.dashboard import make_server as make_dashboard_server
 
 GOALS = ["viewed page", "Added To Cart", "Began Checkout", "Purchased", "Abandoned Cart"]
 ABANDONED = "Abandoned Cart|Added To Cart|Began Checkout"
+DAYS = 7
+
+
+def spread(total: int, day: int) -> int:
+    """Day ``day``'s share of ``total`` over ``DAYS`` days (the shares add up)."""
+    return total * (day + 1) // DAYS - total * day // DAYS
 
 
 class ThreadingServer(ThreadingMixIn, WSGIServer):
@@ -97,11 +103,20 @@ def main(argv: list[str] | None = None) -> int:
     base = f"http://127.0.0.1:{httpd.server_port}"
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     began = time.monotonic()
-    tally = simulate(base, args.people, args.bots)
+    tally = Tally()
+    # A week of traffic, a day at a time, oldest first.
+    for day in range(DAYS):
+        DemoVisitor.days_ago = DAYS - 1 - day
+        share = simulate(base, spread(args.people, day), spread(args.bots, day), seed=2014 + day)
+        tally.people += share.people
+        tally.bots += share.bots
+        tally.requests += share.requests
+    DemoVisitor.days_ago = 0
     httpd.shutdown()
     print(
         f"shop at {base}: {tally.people} people and {tally.bots} bots made "
-        f"{tally.requests:,} requests in {time.monotonic() - began:.1f} s"
+        f"{tally.requests:,} requests over {DAYS} (simulated) days "
+        f"in {time.monotonic() - began:.1f} s"
     )
 
     count = server_command("--path", log_path, "--url", url, "--complex", ABANDONED, "--once")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -67,10 +68,25 @@ def shop(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterabl
     return response(environ, start_response)
 
 
+class DemoVisitor(Visitor):
+    """A shop visitor living ``days_ago`` days in the past, so that the demo
+    can play a week of traffic in seconds (the dashboard's daily charts then
+    have a week to show). A real site has no need of this."""
+
+    days_ago = 0
+
+    def timestamp(self) -> float:
+        return time.time() - DemoVisitor.days_ago * 86_400
+
+
 def make_app(
     log_path: str, secret: str = "demo secret, not for production"
 ) -> ManhattanMiddleware:
     """The shop wrapped in the middleware, logging to hourly files at ``log_path``."""
     return ManhattanMiddleware(
-        shop, TimeRotatingLog(log_path), secret, host_map={"127.0.0.1": 1, "localhost": 2}
+        shop,
+        TimeRotatingLog(log_path),
+        secret,
+        host_map={"127.0.0.1": 1, "localhost": 2},
+        visitor_class=DemoVisitor,
     )

@@ -15,6 +15,7 @@ import pytest
 import manhattan.asgi
 from manhattan.asgi import ManhattanMiddleware
 from manhattan.log.memory import MemoryLog
+from manhattan.visitor import Visitor
 from tests.asgi.harness import (
     HEX40,
     HTML,
@@ -54,6 +55,27 @@ class FailingLog:
 
 
 # --- the visitor and its cookie ---------------------------------------------------
+
+
+class FixedClockVisitor(Visitor):
+    """A visitor of the user's own: its records carry a fixed time."""
+
+    def timestamp(self) -> float:
+        return 1_700_000_000.5
+
+
+def test_visitor_class_makes_every_requests_visitor() -> None:
+    middleware, log = make(visitor_class=FixedClockVisitor)
+    scope = http_scope()
+    serve(middleware, scope)
+    assert type(scope["manhattan.visitor"]) is FixedClockVisitor
+    assert kinds(log) == ["page", "goal", "split"]
+    assert {record[2] for record in log.records} == {"1700000000.5000"}
+
+
+def test_visitor_class_must_be_a_visitor_class() -> None:
+    with pytest.raises(TypeError, match="visitor_class must be Visitor or a subclass"):
+        make(visitor_class=dict)
 
 
 def test_middleware_is_exported_from_the_package() -> None:

@@ -17,6 +17,7 @@ from django.urls import path
 from manhattan.integrations.django import ManhattanMiddleware
 from manhattan.log.memory import MemoryLog
 from manhattan.log.timerotating import TimeRotatingLog
+from manhattan.visitor import Visitor
 from tests.asgi.harness import HTML, SECRET, VID, spec_cookie, split_tag
 from tests.integrations.django_setup import configure_django
 
@@ -143,6 +144,21 @@ def test_fresh_then_returning_visitor() -> None:
     src, _ = split_tag(first.content)
     assert src == "/vpixel.gif"
     assert first["Content-Length"] == str(len(first.content))
+
+
+class FixedClockVisitor(Visitor):
+    """A visitor of the user's own: its records carry a fixed time."""
+
+    def timestamp(self) -> float:
+        return 1_700_000_000.5
+
+
+def test_visitor_class_option() -> None:
+    log = MemoryLog()
+    with settings_for(log, MANHATTAN_OPTIONS={"visitor_class": FixedClockVisitor}):
+        Client().get("/")
+    assert kinds(log) == ["page", "split"]
+    assert {record[2] for record in log.records} == {"1700000000.5000"}
 
 
 def test_injected_without_content_length() -> None:
@@ -357,6 +373,11 @@ def test_log_as_a_dotted_path() -> None:
         ),
         pytest.param(
             {"MANHATTAN_OPTIONS": {"samesite": "Sometimes"}}, "samesite", id="bad-samesite"
+        ),
+        pytest.param(
+            {"MANHATTAN_OPTIONS": {"visitor_class": "myapp.Visitor"}},
+            "visitor_class must be Visitor or a subclass",
+            id="visitor-class",
         ),
         pytest.param(
             {"MANHATTAN_OPTIONS": {"count_page": 1}},

@@ -1247,6 +1247,39 @@ def test_construction_errors(
         ManhattanMiddleware(*args, **options)
 
 
+class FixedClockVisitor(Visitor):
+    """A visitor of the user's own: its records carry a fixed time."""
+
+    def timestamp(self) -> float:
+        return 1_700_000_000.5
+
+
+def test_visitor_class_makes_every_requests_visitor() -> None:
+    seen: list[Visitor] = []
+
+    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        seen.append(environ["manhattan.visitor"])
+        return goal_app(environ, start_response)
+
+    test_app, log = make(app, visitor_class=FixedClockVisitor)
+    test_app.get("/")
+    assert [type(visitor) for visitor in seen] == [FixedClockVisitor]
+    assert [record[1] for record in log.records] == ["page", "goal", "split"]
+    assert {record[2] for record in log.records} == {"1700000000.5000"}
+
+
+@pytest.mark.parametrize(
+    "visitor_class",
+    [
+        pytest.param(object, id="not-a-visitor"),
+        pytest.param(Visitor("v", MemoryLog()), id="instance"),
+    ],
+)
+def test_visitor_class_must_be_a_visitor_class(visitor_class: Any) -> None:
+    with pytest.raises(TypeError, match="visitor_class must be Visitor or a subclass"):
+        ManhattanMiddleware(goal_app, MemoryLog(), SECRET, visitor_class=visitor_class)
+
+
 def test_missing_secret_argument() -> None:
     with pytest.raises(TypeError, match="secret"):
         ManhattanMiddleware(goal_app, MemoryLog())  # type: ignore[call-arg]

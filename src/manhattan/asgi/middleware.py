@@ -86,6 +86,7 @@ class ManhattanMiddleware(Tracker):
         record_headers: Iterable[str] = (),
         anonymize_ip: bool = False,
         respect_gpc: bool = False,
+        visitor_class: type[Visitor] = Visitor,
         offload: bool = False,
     ) -> None:
         if not callable(app):
@@ -107,6 +108,7 @@ class ManhattanMiddleware(Tracker):
             record_headers=record_headers,
             anonymize_ip=anonymize_ip,
             respect_gpc=respect_gpc,
+            visitor_class=visitor_class,
         )
         self.offload = offload
         self._wanted = wanted_headers(self.record_headers)

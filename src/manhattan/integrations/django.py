@@ -60,6 +60,7 @@ OPTIONS = frozenset(
         "record_headers",
         "anonymize_ip",
         "respect_gpc",
+        "visitor_class",
     }
 )
 """The keys ``MANHATTAN_OPTIONS`` may hold."""

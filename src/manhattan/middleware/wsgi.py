@@ -47,7 +47,9 @@ class ManhattanMiddleware(Tracker):
     the visitor cookie, ``host_map`` maps hosts to site ids, ``count_page``
     replaces the page-view rule, ``record_headers`` names request headers to
     keep with page views, ``anonymize_ip`` and ``respect_gpc`` are privacy
-    switches (both off by default).
+    switches (both off by default), ``visitor_class`` is the class of the
+    request's visitor (a ``Visitor`` subclass of your own, say with helper
+    methods, or a ``timestamp()`` that replays history).
     """
 
     def __init__(
@@ -69,6 +71,7 @@ class ManhattanMiddleware(Tracker):
         record_headers: Iterable[str] = (),
         anonymize_ip: bool = False,
         respect_gpc: bool = False,
+        visitor_class: type[Visitor] = Visitor,
     ) -> None:
         if not callable(app):
             raise TypeError("app must be a WSGI application (a callable)")
@@ -89,6 +92,7 @@ class ManhattanMiddleware(Tracker):
             record_headers=record_headers,
             anonymize_ip=anonymize_ip,
             respect_gpc=respect_gpc,
+            visitor_class=visitor_class,
         )
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:

@@ -105,6 +105,7 @@ class Tracker:
         record_headers: Iterable[str] = (),
         anonymize_ip: bool = False,
         respect_gpc: bool = False,
+        visitor_class: type[Visitor] = Visitor,
     ) -> None:
         if not callable(getattr(log, "write", None)):
             raise TypeError("log must have a write(records) method")
@@ -138,6 +139,11 @@ class Tracker:
         self.record_headers = tuple((name, header_key(name)) for name in record_headers if name)
         self.anonymize_ip = anonymize_ip
         self.respect_gpc = respect_gpc
+        if not (isinstance(visitor_class, type) and issubclass(visitor_class, Visitor)):
+            raise TypeError(
+                f"visitor_class must be Visitor or a subclass of it, not {visitor_class!r}"
+            )
+        self.visitor_class = visitor_class
 
     def begin(self, environ: Mapping[str, Any]) -> tuple[Visitor, bool, bool]:
         """``(visitor, fresh, tracked)`` for a request.
@@ -152,7 +158,7 @@ class Tracker:
             self.respect_gpc
             and rules.wants_no_tracking(environ.get("HTTP_SEC_GPC"), environ.get("HTTP_DNT"))
         )
-        visitor = Visitor(
+        visitor = self.visitor_class(
             known or new_visitor_id(),
             self.log if tracked else DISCARD,
             self.sites.site(environ.get("HTTP_HOST")),
