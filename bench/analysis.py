@@ -13,13 +13,12 @@ import argparse
 import random
 import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
+from common import commit_test, median_ms
 from manhattan.analysis import bayes
 from manhattan.analysis.report import analyze
-from manhattan.backend.model import ALL_SITES, Batch, CounterKey, GoalInfo, TestInfo
+from manhattan.backend.model import ALL_SITES, CounterKey
 from manhattan.backend.persistence import SQLStore
 from manhattan.client import Client
 from manhattan.server.service import QueryService
@@ -41,24 +40,7 @@ def fill(store: SQLStore) -> None:
             counts[CounterKey("all", "0", ALL_SITES, goal, "Test", population)] = [
                 converted, total, squares,
             ]  # fmt: skip
-    store.commit(
-        Batch(
-            counts=counts,
-            goals={
-                goal: GoalInfo("S" if i % 2 else "", "C", 1.0, 2.0) for i, goal in enumerate(GOALS)
-            },
-            tests={"Test": TestInfo(1.0, 2.0, weights=dict.fromkeys(POPULATIONS, 1.0))},
-        )
-    )
-
-
-def median_ms(call: Callable[[], object], calls: int) -> float:
-    times = []
-    for _ in range(calls):
-        began = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times) * 1e3
+    commit_test(store, counts, GOALS, POPULATIONS)
 
 
 def main() -> None:

@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable, Generator, Iterable, MutableMap
 from pathlib import Path
 from typing import Any
 
+from common import print_figures
 from manhattan.asgi import ManhattanMiddleware
 from manhattan.log import Log
 from manhattan.log.timerotating import TimeRotatingLog
@@ -282,10 +283,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         figures = overhead(args.runs, args.calls, Path(tmp))
         figures |= loop_blocking(min(args.calls, 2000), Path(tmp))
-    width = max(map(len, figures))
-    print(f"ASGI benchmark: median of {args.runs} runs, {args.calls} requests each")
-    for name, value in figures.items():
-        print(f"  {name:<{width}}  {value:>10,.2f}")
+    print_figures(
+        f"ASGI benchmark: median of {args.runs} runs, {args.calls} requests each",
+        figures,
+        width=10,
+    )
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import print_figures
 from manhattan.client import Client
 from manhattan.log.timerotating import TimeRotatingLog
 from stream import write_stream
@@ -185,11 +186,10 @@ def main() -> None:
         figures |= busy_latency(log_path, directory, min(args.queries, 500))
         if url.startswith("postgresql"):
             reset_postgres(url)  # leave the shared database as it was
-    width = max(map(len, figures))
     rollups = args.rollups or "all eight built-in rollups"
-    print(f"backend benchmark ({args.url}; {rollups}): median of {args.runs} runs")
-    for name, value in figures.items():
-        print(f"  {name:<{width}}  {value:>12,.2f}")
+    print_figures(
+        f"backend benchmark ({args.url}; {rollups}): median of {args.runs} runs", figures
+    )
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from typing import Any
 
 from webob import Request
 
+from common import print_figures
 from manhattan.log.timerotating import TimeRotatingLog
 from manhattan.middleware import ManhattanMiddleware
 from manhattan.visitor import Visitor
@@ -217,10 +218,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         figures = middleware_overhead(args.runs, args.calls, Path(tmp))
         figures |= visitor_records(args.runs, args.calls // 2, Path(tmp))
-    width = max(map(len, figures))
-    print(f"frontend benchmark: median of {args.runs} runs, {args.calls} requests each")
-    for name, value in figures.items():
-        print(f"  {name:<{width}}  {value:>12,.2f}")
+    print_figures(
+        f"frontend benchmark: median of {args.runs} runs, {args.calls} requests each", figures
+    )
 
 
 if __name__ == "__main__":

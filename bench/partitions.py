@@ -26,13 +26,10 @@ from pathlib import Path
 import psycopg
 import redis
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.stream import write_stream
-
 from manhattan.log.redisstream import partition_of, stream_key
 from manhattan.log.text import encode_record
 from manhattan.log.timerotating import TimeRotatingLog
+from stream import write_stream
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 POSTGRES = "host=127.0.0.1 port=5432 dbname=test user=postgres"
