@@ -33,7 +33,15 @@ from manhattan.log.redisstream import RedisStreamLog, stream_key
 from manhattan.log.remote import RemoteLog, processing_key
 from manhattan.server import cli
 from tests.conftest import RedisURL
-from tests.server.test_partitions import PARTITIONS, dump, events, flags, write
+from tests.server.test_partitions import (
+    PARTITIONS,
+    dump,
+    events,
+    flags,
+    stored_positions,
+    write,
+    write_as_requests,
+)
 
 WAIT = 60.0  # seconds a bounded wait may take; only ever reached by a failing test
 COMPLEX = "Abandoned Cart|Added To Cart|Began Checkout"
@@ -128,21 +136,6 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
         server.kill()
 
 
-def stored_positions(url: str, stream: str) -> dict[int, str]:
-    engine = sqlalchemy.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(
-                sqlalchemy.text("SELECT key, value FROM meta WHERE key LIKE :prefix"),
-                {"prefix": f"stream:{stream}:%"},
-            ).all()
-    except sqlalchemy.exc.ProgrammingError:
-        return {}  # no tables yet
-    finally:
-        engine.dispose()
-    return {int(key.rpartition(":")[2]): value for key, value in rows}
-
-
 def last_ids(url: str, stream: str) -> dict[int, str]:
     client = redis.Redis.from_url(url)
     try:
@@ -187,20 +180,17 @@ def test_redis_restarted_while_app_servers_write_and_a_worker_follows(
     try:
         log = RedisStreamLog(private_redis.url, stream, PARTITIONS, fallback=tmp_path / "fallback")
         thirds = [records[i : i + 2000] for i in range(0, 6000, 2000)]
-        for start in range(0, 2000, 5):  # requests' writes, a few records each
-            log.write(thirds[0][start : start + 5])
+        write_as_requests(log, thirds[0])
         # The worker is up and counting (a worker that cannot reach Redis at
         # its start exits, for its supervisor to restart it).
         wait_until(lambda: bool(stored_positions(postgres_url, stream)), "a first commit")
         private_redis.kill()
-        for start in range(0, 2000, 5):  # Redis is down: the fallback file takes them
-            log.write(thirds[1][start : start + 5])
+        write_as_requests(log, thirds[1])  # Redis is down: the fallback file takes them
         assert (tmp_path / "fallback").exists() or list(tmp_path.glob("fallback.sending-*"))
         # Down until the worker has met the outage; it retries, it does not exit.
         wait_until(lambda: "reading failed" in errors.read_text(), "the worker to retry")
         private_redis.start()  # its append-only file brings the first third back
-        for start in range(0, 2000, 5):
-            log.write(thirds[2][start : start + 5])
+        write_as_requests(log, thirds[2])
         assert log.flush(timeout=WAIT), "the fallback was not sent after the restart"
         log.close()
         assert not list(tmp_path.glob("fallback*"))
@@ -252,16 +242,13 @@ def test_redis_restarted_under_remote_log_writers_and_the_log_server(
             fallback=tmp_path / "fallback",
         )
         thirds = [records[i : i + 1000] for i in range(0, 3000, 1000)]
-        for start in range(0, 1000, 5):
-            log.write(thirds[0][start : start + 5])
+        write_as_requests(log, thirds[0])
         wait_until(lambda: any(path.parent.glob("events.*")), "the log server to write")
         private_redis.kill()
-        for start in range(0, 1000, 5):  # Redis is down: the fallback file takes them
-            log.write(thirds[1][start : start + 5])
+        write_as_requests(log, thirds[1])  # Redis is down: the fallback file takes them
         wait_until(lambda: "Redis failed" in errors.read_text(), "the log server to retry")
         private_redis.start()
-        for start in range(0, 1000, 5):
-            log.write(thirds[2][start : start + 5])
+        write_as_requests(log, thirds[2])
         assert log.flush(timeout=WAIT), "the fallback was not pushed after the restart"
         log.close()
         client = redis.Redis.from_url(private_redis.url)
