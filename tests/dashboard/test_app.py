@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -313,6 +314,21 @@ def test_backend_error_is_a_502_page(tmp_path: Any, path: str) -> None:
     ):
         page = TestApp(dashboard).get(path, status=502)
     assert "StoreError: query failed on sqlite:///m.db: disk &lt;gone&gt;" in page.text
+
+
+def test_a_thread_per_request_reuses_idle_connections(backend: Backend) -> None:
+    # As under a threading server: every request comes on a thread of its own.
+    dashboard = make_app(backend.address)
+    statuses: list[int] = []
+    for _ in range(5):
+        request = threading.Thread(
+            target=lambda: statuses.append(TestApp(dashboard).get("/").status_int)
+        )
+        request.start()
+        request.join()
+    assert statuses == [200] * 5
+    assert len(dashboard._clients) == 1
+    dashboard.close()
 
 
 def test_bad_address_fails_at_once() -> None:

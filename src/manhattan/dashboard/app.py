@@ -68,7 +68,9 @@ class Dashboard:
     open to whoever can reach it); ``wait`` is how long, in ms, each query
     waits for the server before the page says it is not reachable. Mount it
     anywhere: links follow ``SCRIPT_NAME``. Safe to serve from several
-    threads (each has its own client).
+    threads: a request borrows a client of its own and gives it back, so a
+    server that starts a thread per request opens only as many connections
+    as it serves requests at once.
     """
 
     def __init__(
@@ -85,17 +87,31 @@ class Dashboard:
         self._context = context
         self._local = threading.local()
         self._clients: list[Client] = []
+        self._idle: list[Client] = []
         self._lock = threading.Lock()
         self._client()  # a bad address or wait fails here, not on a page
+        self._release()
 
     def _client(self) -> Client:
+        """The client of the request this thread serves (borrowed on first use)."""
         client: Client | None = getattr(self._local, "client", None)
         if client is None:
-            client = Client(self.connect, self.wait, context=self._context)
-            self._local.client = client
             with self._lock:
-                self._clients.append(client)
+                client = self._idle.pop() if self._idle else None
+            if client is None:
+                client = Client(self.connect, self.wait, context=self._context)
+                with self._lock:
+                    self._clients.append(client)
+            self._local.client = client
         return client
+
+    def _release(self) -> None:
+        """Give this thread's client back for the next request."""
+        client: Client | None = getattr(self._local, "client", None)
+        if client is not None:
+            self._local.client = None
+            with self._lock:
+                self._idle.append(client)
 
     def close(self) -> None:
         """Close the connections to the server (once no request is served)."""
@@ -116,6 +132,12 @@ class Dashboard:
 
     def respond(self, request: Request) -> Response:
         """The response to ``request``."""
+        try:
+            return self._respond(request)
+        finally:
+            self._release()
+
+    def _respond(self, request: Request) -> Response:
         if self._auth is not None and not self._auth.allows(request.headers.get("Authorization")):
             response = self._page(
                 request,
