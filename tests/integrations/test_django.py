@@ -212,6 +212,23 @@ def test_streaming_response_injected_and_written_at_its_end() -> None:
     assert kinds(log) == ["page", "goal"]
 
 
+@pytest.mark.parametrize(
+    "view", [pytest.param(stream, id="sync"), pytest.param(async_stream, id="async")]
+)
+def test_a_streamed_body_never_read_is_written_when_closed(view: Any) -> None:
+    # A HEAD request, or a client gone before the first chunk: the server
+    # closes the response without reading its body.
+    log = MemoryLog()
+    with settings_for(log):
+        middleware = ManhattanMiddleware(view)
+        response = middleware(RequestFactory().get("/"))
+        assert kinds(log) == []
+        response.close()
+    assert kinds(log)[0] == "page"
+    response.close()  # a second close writes nothing more
+    assert kinds(log).count("page") == 1
+
+
 def test_streaming_non_html_written_at_its_end() -> None:
     log = MemoryLog()
     with settings_for(log):

@@ -22,7 +22,7 @@ behaviour, from the same shared core. Bad or missing settings raise
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 # Django ships no type hints (and django-stubs is not a dependency): its names are Any here.
@@ -195,14 +195,53 @@ class ManhattanMiddleware(Tracker):
                 del response["Content-Length"]
         content = response.streaming_content
         if response.is_async:
-            response.streaming_content = _stream_async(content, injector, visitor)
+            body: Any = _AsyncBody(_stream_async(content, injector, visitor), visitor)
         else:
-            response.streaming_content = _stream_sync(content, injector, visitor)
+            body = _SyncBody(_stream_sync(content, injector, visitor), visitor)
+        # Django calls close() on it when the response is closed: the records
+        # are written then even if the body was never read (a HEAD request,
+        # a client gone before the first chunk).
+        response.streaming_content = body
+
+
+class _SyncBody:
+    """A streamed body that writes the visitor's records when it ends or
+    is closed, whichever comes first."""
+
+    def __init__(self, chunks: Generator[bytes, None, None], visitor: Visitor) -> None:
+        self._chunks = chunks
+        self._visitor = visitor
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._chunks
+
+    def close(self) -> None:
+        """Close the body, then write the records (once: the buffer empties)."""
+        try:
+            self._chunks.close()
+        finally:
+            flush(self._visitor)
+
+
+class _AsyncBody:
+    """The same for an async body (its generator's own ``finally`` writes
+    the records when it ends; a body never read is written at close)."""
+
+    def __init__(self, chunks: AsyncIterator[bytes], visitor: Visitor) -> None:
+        self._chunks = chunks
+        self._visitor = visitor
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks
+
+    def close(self) -> None:
+        """Write the records not written yet."""
+        flush(self._visitor)
 
 
 def _stream_sync(
     chunks: Iterator[bytes], injector: PixelInjector | None, visitor: Visitor
-) -> Iterator[bytes]:
+) -> Generator[bytes, None, None]:
     try:
         for chunk in chunks:
             yield chunk if injector is None else injector.feed(chunk)
