@@ -75,8 +75,18 @@ def check_results(test_name: object, goals: object) -> list[str]:
     """The goal names of a ``results()`` query, its arguments checked."""
     if not isinstance(test_name, str):
         raise QueryError(f"test_name must be a str, not {type(test_name).__name__}")
-    if isinstance(goals, str | bytes) or not isinstance(goals, Sequence):
-        raise QueryError(f"goals must be a list of goal names, not {goals!r}")
+    return check_goal_names(goals)
+
+
+def check_goal_names(goals: object, *, non_empty: bool = False) -> list[str]:
+    """A query's list of goal names, checked (:class:`QueryError`)."""
+    if (
+        isinstance(goals, str | bytes)
+        or not isinstance(goals, Sequence)
+        or (non_empty and not goals)
+    ):
+        kind = "a non-empty list" if non_empty else "a list"
+        raise QueryError(f"goals must be {kind} of goal names, not {goals!r}")
     for goal in goals:
         if not isinstance(goal, str):
             raise QueryError(f"goal names must be str, not {type(goal).__name__}")
@@ -157,13 +167,9 @@ def check_breakdown(
     """The arguments of a ``breakdown()`` query, checked (:class:`QueryError`)."""
     if not isinstance(rollup_key, str) or not rollup_key:
         raise QueryError(f"rollup_key must be a non-empty str, not {rollup_key!r}")
-    if isinstance(goals, str | bytes) or not isinstance(goals, Sequence) or not goals:
-        raise QueryError(f"goals must be a non-empty list of goal names, not {goals!r}")
-    if len(goals) > MAX_BREAKDOWN_GOALS:
-        raise QueryError(f"at most {MAX_BREAKDOWN_GOALS} goals per breakdown, not {len(goals)}")
-    for goal in goals:
-        if not isinstance(goal, str):
-            raise QueryError(f"goal names must be str, not {type(goal).__name__}")
+    names = check_goal_names(goals, non_empty=True)
+    if len(names) > MAX_BREAKDOWN_GOALS:
+        raise QueryError(f"at most {MAX_BREAKDOWN_GOALS} goals per breakdown, not {len(names)}")
     if test_name is not None and (not isinstance(test_name, str) or not test_name):
         raise QueryError(f"test_name must be a non-empty str or None, not {test_name!r}")
     if (
@@ -176,7 +182,7 @@ def check_breakdown(
         raise QueryError(f"order must be one of {', '.join(BREAKDOWN_ORDERS)}, not {order!r}")
     return BreakdownQuery(
         rollup_key,
-        list(dict.fromkeys(goals)),
+        list(dict.fromkeys(names)),
         NO_TEST if test_name is None else test_name,
         check_site(site_id),
         limit,
