@@ -22,6 +22,7 @@ behaviour, from the same shared core. Bad or missing settings raise
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -45,24 +46,8 @@ from manhattan.web.tracker import PIXEL_CACHE_CONTROL, PIXEL_CONTENT_TYPE, Track
 if TYPE_CHECKING:
     from manhattan.log import Log
 
-OPTIONS = frozenset(
-    {
-        "cookie_name",
-        "pixel_path",
-        "host_map",
-        "buffer_writes",
-        "secure",
-        "samesite",
-        "max_age",
-        "domain",
-        "path",
-        "count_page",
-        "record_headers",
-        "anonymize_ip",
-        "respect_gpc",
-        "visitor_class",
-    }
-)
+# The shared core's keyword options, but the two the settings give apart.
+OPTIONS = frozenset(inspect.signature(Tracker.__init__).parameters) - {"self", "log", "secret"}
 """The keys ``MANHATTAN_OPTIONS`` may hold."""
 
 
