@@ -184,3 +184,31 @@ def test_weights_given_in_the_query_replace_the_recorded_ones() -> None:
 def test_bad_weights_in_the_query(weights: object) -> None:
     with pytest.raises(QueryError, match="weight"):
         analyze(shop(), [], weights=weights)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("population", "total", "squares"),
+    [
+        pytest.param("orange", math.inf, math.inf, id="infinite-variant"),
+        pytest.param("orange", math.nan, math.nan, id="nan-variant"),
+        pytest.param("orange", 1e300, 1e308, id="squares-below-total-squared"),
+        pytest.param("green", math.inf, math.inf, id="infinite-control"),
+    ],
+)
+def test_overflowed_value_totals_spoil_only_their_value_figures(
+    population: str, total: float, squares: float
+) -> None:
+    stats = shop()
+    conversions = stats.goals["Purchased"][population][0]
+    stats.goals["Purchased"][population] = (conversions, total, squares)
+    result = analyze(stats)
+    json.dumps(result, allow_nan=False)
+    purchased = result["goals"]["Purchased"]["populations"]
+    spoiled = purchased[population]["value"]
+    assert spoiled["per_visitor"] is None
+    assert "overflowed" in spoiled["unusable"]
+    orange = purchased["orange"]
+    # The conversion figures stand; no value comparison is made.
+    assert orange["p_value"] is not None
+    assert "p_value" not in orange["value"]
+    assert result["goals"]["Added To Cart"]["populations"]["orange"]["p_value"] is not None

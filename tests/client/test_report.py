@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from manhattan.backend.model import ALL_SITES, Batch, CounterKey, GoalInfo, TestInfo
+from manhattan.analysis.report import analyze
+from manhattan.backend.model import ALL_SITES, Batch, CounterKey, GoalInfo, TestInfo, TestStats
 from manhattan.backend.persistence import SQLStore
 from manhattan.client.report import main, render
 from manhattan.server.service import QueryService
@@ -151,3 +153,15 @@ def test_render_flags_a_sample_ratio_mismatch() -> None:
     assert "+0.1" in text  # no relative lift over a control rate of 0
     row_c = next(line for line in text.splitlines() if line.strip().startswith("c "))
     assert row_c.split()[-4:] == ["n/a", "0.9000", "-", "n/a"]
+
+
+def test_render_shows_overflowed_value_totals() -> None:
+    stats = TestStats(
+        "T",
+        visitors={"a": 200, "b": 200},
+        goals={"g": {"a": (50, 500.0, 5000.0), "b": (60, math.inf, math.inf)}},
+        value_types={"g": "S"},
+    )
+    text = render(analyze(stats))
+    assert "overflowed" in text
+    assert "5.00" not in text.split("overflowed")[1]  # no figures after it for b

@@ -30,6 +30,7 @@ from manhattan.backend.model import VIEWED_PAGE, QueryError, TestStats
 MIN_VISITORS = 100
 MIN_CONVERSIONS = 5
 NOT_ENOUGH = "not enough data"
+UNUSABLE_VALUES = "value totals overflowed (or are inconsistent): no figures for them"
 
 
 def check_weights(weights: object) -> dict[str, float]:
@@ -164,7 +165,17 @@ def _conversions(row: tuple[int, int, float, float]) -> dict[str, Any]:
 
 def _value(row: tuple[int, int, float, float]) -> dict[str, Any]:
     visitors, _, total, squares = row
-    mean, variance = bayes.mean_and_variance(visitors, total, squares)
+    try:
+        mean, variance = bayes.mean_and_variance(visitors, total, squares)
+    except ValueError:
+        # Totals stored before values were bounded can be infinite, NaN or
+        # inconsistent: say so for this row instead of failing the whole test.
+        return {
+            "total": _finite(total),
+            "per_visitor": None,
+            "per_visitor_interval": [None, None],
+            "unusable": UNUSABLE_VALUES,
+        }
     spread = Z95 * math.sqrt(variance) if math.isfinite(variance) else math.inf
     return {
         "total": total,
@@ -199,7 +210,7 @@ def _compare(
     entry["chance_to_beat_control"] = bayes.beta_chance_to_beat((conv_c, n_c), (conv_v, n_v))
     loss_variant, loss_control = bayes.beta_expected_loss((conv_c, n_c), (conv_v, n_v))
     entry["expected_loss"] = {"choosing_this": loss_variant, "keeping_control": loss_control}
-    if value_type:
+    if value_type and "unusable" not in entry["value"] and _usable(control):
         value = entry["value"]
         mean_c, variance_c = bayes.mean_and_variance(n_c, total_c, squares_c)
         mean_v, variance_v = bayes.mean_and_variance(n_v, total_v, squares_v)
@@ -214,6 +225,11 @@ def _compare(
             (mean_c, variance_c), (mean_v, variance_v)
         )
         value["expected_loss"] = {"choosing_this": loss_variant, "keeping_control": loss_control}
+
+
+def _usable(row: tuple[int, int, float, float]) -> bool:
+    """Whether a row's value totals can be analysed (see :func:`_value`)."""
+    return "unusable" not in _value(row)
 
 
 def _lift(

@@ -92,7 +92,9 @@ def render(analysis: dict[str, Any]) -> str:
                 f"{lift:>16}{p:>9}{holm:>9}{beat:>9}"
             )
             value = row.get("value")
-            if value is not None and population != analysis["control"] and "p_value" in value:
+            if value is not None and value["per_visitor"] is None:
+                lines.append(f"  {'  per visitor':<16}{'overflowed':>18}")
+            elif value is not None and population != analysis["control"] and "p_value" in value:
                 lines.append(
                     f"  {'  per visitor':<16}{value['per_visitor']:>18,.2f}  {'':<22}"
                     f"{_lift(value.get('lift')):>16}{_p(value['p_value']):>9}"
