@@ -1,4 +1,4 @@
-"""The dashboard in a real headless Chromium (Debian's chromium and chromedriver).
+"""The dashboard in a real headless Chromium (the ``browser`` fixture of tests/conftest.py).
 
 Skipped locally when either is missing; a failure when CI=true. Writes a
 screenshot of the test page to test-artifacts/dashboard-test-page.png.
@@ -6,9 +6,6 @@ screenshot of the test page to test-artifacts/dashboard-test-page.png.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,54 +17,7 @@ import pytest
 from manhattan.dashboard import make_app, make_server
 from tests.dashboard.conftest import BUTTON, EVIL_POPULATION, EVIL_TEST, SCREENSHOTS, Backend
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 SCREENSHOT = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard-test-page.png"
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: the browser test is required)", pytrace=False)
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """One headless Chromium session for the module."""
-    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
-    if missing:
-        _unavailable(
-            f"headless Chromium tests need {' and '.join(missing)} "
-            "(apt install chromium chromium-driver)"
-        )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="manhattan-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--window-size=1400,1000",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(20)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from manhattan.integrations.django import ManhattanMiddleware
 from manhattan.log.memory import MemoryLog
 from manhattan.log.timerotating import TimeRotatingLog
 from manhattan.visitor import Visitor
-from tests.asgi.harness import HTML, SECRET, VID, spec_cookie, split_tag
+from tests.asgi.harness import HTML, SECRET, TAG_RE, VID, spec_cookie, split_tag
 from tests.integrations.django_setup import configure_django
 
 MIDDLEWARE = ["manhattan.integrations.django.ManhattanMiddleware"]
@@ -84,6 +84,38 @@ def async_stream_json(request: HttpRequest) -> StreamingHttpResponse:
     return StreamingHttpResponse(chunks(), content_type="application/json")
 
 
+SCRIPT_PAGE = (
+    b'<html><body><script>var end = "</body>";</script><p>x</p><!-- </body> --></body></html>'
+)
+
+
+def script_page(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(SCRIPT_PAGE)
+
+
+def script_stream(request: HttpRequest) -> StreamingHttpResponse:
+    chunks = [SCRIPT_PAGE[index : index + 7] for index in range(0, len(SCRIPT_PAGE), 7)]
+    return StreamingHttpResponse(iter(chunks), content_type="text/html")
+
+
+def partial(request: HttpRequest) -> HttpResponse:
+    response = HttpResponse(HTML[:20], status=206)
+    response["Content-Range"] = "bytes 0-19/500"
+    response["Content-Length"] = "20"
+    return response
+
+
+def not_modified(request: HttpRequest) -> HttpResponse:
+    response = HttpResponse(status=304)
+    response["Content-Length"] = "5000"
+    return response
+
+
+def unbuffered_goal(request: HttpRequest) -> HttpResponse:
+    request.manhattan_visitor.goal("tried")  # type: ignore[attr-defined]
+    return HttpResponse(HTML)
+
+
 def broken(request: HttpRequest) -> HttpResponse:
     request.manhattan_visitor.goal("tried")  # type: ignore[attr-defined]
     raise RuntimeError("broken view")
@@ -99,6 +131,11 @@ urlpatterns = [
     path("async-stream", async_stream),
     path("async-stream.json", async_stream_json),
     path("broken", broken),
+    path("script", script_page),
+    path("script-stream", script_stream),
+    path("partial", partial),
+    path("not-modified", not_modified),
+    path("goal", unbuffered_goal),
     path("caf\u00e9/<str:name>", named),
 ]
 
@@ -176,6 +213,65 @@ def test_no_injection(method: str, url: str) -> None:
     with settings_for(MemoryLog()):
         response = getattr(Client(), method)(url)
     assert b"<img" not in response.content
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "content", "length"),
+    [
+        pytest.param("/partial", 206, HTML[:20], "20", id="partial"),
+        pytest.param("/not-modified", 304, b"", "5000", id="not-modified"),
+    ],
+)
+def test_partial_and_bodiless_responses_pass_untouched(
+    url: str, status: int, content: bytes, length: str
+) -> None:
+    log = MemoryLog()
+    with settings_for(log):
+        response = Client().get(url, HTTP_COOKIE=f"manhattan={spec_cookie(VID)}")
+    assert response.status_code == status
+    assert response.content == content
+    assert response["Content-Length"] == length
+    assert log.records == []
+
+
+@pytest.mark.parametrize("url", ["/script", "/script-stream"])
+def test_pixel_goes_before_the_last_body_end_outside_scripts(url: str) -> None:
+    with settings_for(MemoryLog()):
+        response = Client().get(url)
+    body = response.getvalue()
+    tag = TAG_RE.search(body)
+    assert tag is not None
+    assert tag.start() == SCRIPT_PAGE.rindex(b"</body>")
+    assert body[: tag.start()] + body[tag.end() :] == SCRIPT_PAGE
+
+
+@pytest.mark.parametrize(
+    ("url", "cookie_secret", "resigned"),
+    [
+        pytest.param("/", "new secret", False, id="current"),
+        pytest.param("/", SECRET, True, id="older"),
+        pytest.param("/vpixel.gif", SECRET, True, id="older-on-the-pixel"),
+    ],
+)
+def test_secret_rotation(url: str, cookie_secret: str, resigned: bool) -> None:
+    log = MemoryLog()
+    with settings_for(log, MANHATTAN_SECRET=["new secret", SECRET]):
+        response = Client().get(url, HTTP_COOKIE=f"manhattan={spec_cookie(VID, cookie_secret)}")
+    assert {record[3] for record in log.records} == {VID}
+    if resigned:
+        assert response.cookies["manhattan"].value == spec_cookie(VID, "new secret")
+        assert response.cookies["manhattan"]["httponly"] is True
+    else:
+        assert "manhattan" not in response.cookies
+
+
+def test_long_user_agent_and_header_values_are_cut() -> None:
+    log = MemoryLog()
+    with settings_for(log, MANHATTAN_OPTIONS={"record_headers": ["X-City"]}):
+        Client().get("/bare", HTTP_USER_AGENT="U" * 8192, HTTP_X_CITY="C" * 8192)
+    [page] = log.records
+    assert page[8] == "U" * 512
+    assert page[10] == '{"X-City":"' + "C" * 256 + '"}'
 
 
 def test_page_url_of_a_non_ascii_path_is_webobs() -> None:
@@ -353,6 +449,19 @@ def test_failing_log_does_not_fail_the_response(caplog: pytest.LogCaptureFixture
     assert "could not write 2 records" in caplog.text
 
 
+def test_failing_unbuffered_log_does_not_fail_the_view(caplog: pytest.LogCaptureFixture) -> None:
+    options = {"buffer_writes": False}
+    with (
+        settings_for(FailingLog(), MANHATTAN_OPTIONS=options),
+        caplog.at_level(logging.ERROR, logger="manhattan"),
+    ):
+        client = Client()
+        responses = [client.get("/goal") for _ in range(5)]
+    assert [response.status_code for response in responses] == [200] * 5
+    [entry] = caplog.records
+    assert "could not write 1 records" in entry.getMessage()
+
+
 def test_log_path_setting(tmp_path: Path) -> None:
     with settings_for(None, MANHATTAN_LOG_PATH=str(tmp_path / "log")):
         Client().get("/")
@@ -373,6 +482,12 @@ def test_log_as_a_dotted_path() -> None:
         pytest.param({"MANHATTAN_SECRET": None}, "MANHATTAN_SECRET", id="no-secret"),
         pytest.param({"MANHATTAN_SECRET": ""}, "MANHATTAN_SECRET", id="empty-secret"),
         pytest.param({"MANHATTAN_SECRET": 42}, "MANHATTAN_SECRET", id="int-secret"),
+        pytest.param({"MANHATTAN_SECRET": []}, "MANHATTAN_SECRET: secret", id="no-secrets"),
+        pytest.param(
+            {"MANHATTAN_SECRET": ["new", ""]},
+            r"MANHATTAN_SECRET: secret\[1\] must not be empty",
+            id="empty-in-rotation",
+        ),
         pytest.param({"MANHATTAN_LOG": None}, "MANHATTAN_LOG_PATH", id="no-log"),
         pytest.param({"MANHATTAN_LOG_PATH": "/tmp/log"}, "not both", id="log-and-path"),
         pytest.param(

@@ -10,6 +10,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from webtest import TestApp
 
 import manhattan.middleware
 from manhattan.log.memory import MemoryLog
+from manhattan.log.timerotating import TimeRotatingLog
 from manhattan.middleware import ManhattanMiddleware
 from manhattan.visitor import Visitor
 from manhattan.web.environ import request_url
@@ -72,9 +74,14 @@ def never_called(environ: Environ, start_response: StartResponse) -> list[bytes]
     raise AssertionError("the app must not be called")
 
 
-def make(app: App = goal_app, **options: Any) -> tuple[TestApp, MemoryLog]:
+def make(
+    app: App = goal_app, secret_rotation: bool = False, **options: Any
+) -> tuple[TestApp, MemoryLog]:
+    """The app behind the middleware, with ``SECRET``, or with ``SECRET`` as
+    the older secret of a rotation to ``"new secret"``."""
     log = MemoryLog()
-    return TestApp(ManhattanMiddleware(app, log, SECRET, **options)), log
+    secret = ["new secret", SECRET] if secret_rotation else SECRET
+    return TestApp(ManhattanMiddleware(app, log, secret, **options)), log
 
 
 def kinds(log: MemoryLog) -> list[str]:
@@ -95,13 +102,12 @@ def cookie_value(set_cookie: str, name: str = "manhattan") -> str:
 def split_tag(body: bytes) -> tuple[str, bytes]:
     """The src of the one injected pixel tag, and ``body`` without it.
 
-    Also checks that the tag sits right before the first ``</body>``.
+    Also checks that the tag sits right before a ``</body>``.
     """
     tags = list(TAG_RE.finditer(body))
     assert len(tags) == 1, body
     tag = tags[0]
     assert re.match(rb"</body[\s>]", body[tag.end() :], re.IGNORECASE), body
-    assert not re.search(rb"</body[\s>]", body[: tag.start()], re.IGNORECASE), body
     return tag.group(1).decode(), body[: tag.start()] + body[tag.end() :]
 
 
@@ -244,6 +250,37 @@ def test_bad_cookie_becomes_a_fresh_visitor(value: str) -> None:
     assert HEX40.fullmatch(visitor_id)
     assert visitor_id != VID
     assert cookie_value(header) == spec_cookie(visitor_id)
+
+
+@pytest.mark.parametrize(
+    ("path", "cookie_secret", "kept", "resigned"),
+    [
+        pytest.param("/", "new secret", True, False, id="current-secret"),
+        pytest.param("/", SECRET, True, True, id="older-secret"),
+        pytest.param("/", "retired secret", False, True, id="unknown-secret"),
+        pytest.param("/vpixel.gif", SECRET, True, True, id="older-secret-on-the-pixel"),
+    ],
+)
+def test_secret_rotation_keeps_visitors_and_re_signs_their_cookie(
+    path: str, cookie_secret: str, kept: bool, resigned: bool
+) -> None:
+    test_app, log = make(secret_rotation=True)
+    response = test_app.get(
+        path, headers={"Cookie": f"manhattan={spec_cookie(VID, cookie_secret)}"}
+    )
+    [visitor_id] = {record[3] for record in log.records} or {None}
+    if kept:
+        assert visitor_id == VID
+        assert kinds(log) == (["pixel"] if path == "/vpixel.gif" else ["page", "goal", "split"])
+    else:
+        assert visitor_id != VID
+    headers = set_cookies(response)
+    if resigned:
+        [header] = headers
+        assert cookie_value(header) == spec_cookie(visitor_id, "new secret")
+        assert "HttpOnly" in header
+    else:
+        assert headers == []
 
 
 def test_cookie_options_shape_the_set_cookie_header() -> None:
@@ -639,6 +676,105 @@ def test_no_body_end_leaves_body_and_length() -> None:
     assert response.headers["Content-Length"] == str(len(body))
 
 
+# --- responses the pixel must not damage ----------------------------------------------
+
+SCRIPT_PAGE = (
+    b'<html><body><script>var end = "</body>";</script><p>x</p><!-- </body> --></body></html>'
+)
+SCRIPT_PAGE_AT = SCRIPT_PAGE.rindex(b"</body>")
+
+
+@pytest.mark.parametrize(
+    ("method", "status", "headers", "body"),
+    [
+        pytest.param(
+            "GET",
+            "206 Partial Content",
+            [("Content-Range", "bytes 0-19/500"), ("Content-Length", "20")],
+            HTML[:20],
+            id="partial",
+        ),
+        pytest.param(
+            "GET",
+            "206 Partial Content",
+            [("Content-Range", f"bytes 0-{len(HTML) - 1}/{len(HTML)}")],
+            HTML,
+            id="partial-whole-page-no-length",
+        ),
+        pytest.param(
+            "GET",
+            "200 OK",
+            [("Content-Range", f"bytes 0-{len(HTML) - 1}/{len(HTML)}")],
+            HTML,
+            id="content-range-on-200",
+        ),
+        pytest.param(
+            "GET", "304 Not Modified", [("Content-Length", "5000")], b"", id="not-modified-length"
+        ),
+        pytest.param("GET", "304 Not Modified", [], b"", id="not-modified"),
+        pytest.param("GET", "204 No Content", [], b"", id="no-content"),
+        pytest.param("POST", "205 Reset Content", [], b"", id="reset-content"),
+        pytest.param("HEAD", "200 OK", [("Content-Length", "5000")], b"", id="head-length"),
+        pytest.param("HEAD", "200 OK", [], b"", id="head"),
+    ],
+)
+@pytest.mark.parametrize("streamed", [False, True], ids=["list", "streamed"])
+def test_partial_and_bodiless_responses_pass_untouched(
+    method: str, status: str, headers: list[tuple[str, str]], body: bytes, streamed: bool
+) -> None:
+    app_headers = [("Content-Type", "text/html; charset=utf-8"), *headers]
+
+    def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        start_response(status, list(app_headers))
+        return iter([body]) if streamed else [body]
+
+    log = MemoryLog()
+    server = Server()
+    environ = environ_for("/", REQUEST_METHOD=method, HTTP_COOKIE=f"manhattan={spec_cookie(VID)}")
+    sent = server.serve(ManhattanMiddleware(app, log, SECRET), environ)
+    assert sent == body
+    assert server.status == status
+    assert server.headers == app_headers  # not one header changed, added or dropped
+    # None of these shows a page, but for the odd 200 with a Content-Range.
+    assert kinds(log) == (["page"] if status == "200 OK" and method == "GET" else [])
+
+
+def test_a_fresh_visitor_gets_the_cookie_on_an_untouched_response() -> None:
+    server = Server()
+    middleware = ManhattanMiddleware(html_app(b"", status="304 Not Modified"), MemoryLog(), SECRET)
+    server.serve(middleware, environ_for())
+    assert server.header("Content-Length") == ["0"]  # as the app set it
+    [cookie] = server.header("Set-Cookie")
+    assert cookie.startswith("manhattan=")
+
+
+@pytest.mark.parametrize(
+    "app_iter",
+    [
+        pytest.param(lambda: [SCRIPT_PAGE], id="list"),
+        pytest.param(lambda: iter([SCRIPT_PAGE]), id="streamed"),
+        pytest.param(lambda: iter([SCRIPT_PAGE[:40], SCRIPT_PAGE[40:]]), id="streamed-split"),
+        pytest.param(
+            lambda: (SCRIPT_PAGE[i : i + 1] for i in range(len(SCRIPT_PAGE))),
+            id="byte-by-byte",
+        ),
+    ],
+)
+def test_pixel_goes_before_the_last_body_end_outside_scripts_and_comments(
+    app_iter: Callable[[], Iterable[bytes]],
+) -> None:
+    def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html")])
+        return app_iter()
+
+    server = Server()
+    sent = server.serve(ManhattanMiddleware(app, MemoryLog(), SECRET), environ_for())
+    tag = TAG_RE.search(sent)
+    assert tag is not None
+    assert tag.start() == SCRIPT_PAGE_AT
+    assert sent[: tag.start()] + sent[tag.end() :] == SCRIPT_PAGE
+
+
 CHUNKS = [b"<html><body>", b"<p>one</p>", b"<p>two</p></bo", b"dy></html>"]
 
 
@@ -944,22 +1080,26 @@ class FailingLog:
 
 
 @pytest.mark.parametrize(
-    ("path", "buffer_writes", "expected_message"),
+    ("path", "buffer_writes", "writes", "expected_message"),
     [
-        pytest.param("/", True, "could not write 3 records", id="page-buffered"),
-        pytest.param("/", False, "could not write a record", id="page-unbuffered"),
-        pytest.param("/vpixel.gif", True, "could not write 1 records", id="pixel-buffered"),
-        pytest.param("/vpixel.gif", False, "could not write a record", id="pixel-unbuffered"),
+        pytest.param("/", True, 1, "could not write 3 records", id="page-buffered"),
+        # The app's own goal() calls fail inside its view, and must not raise there.
+        pytest.param("/", False, 3, "could not write 1 records", id="page-unbuffered"),
+        pytest.param("/vpixel.gif", True, 1, "could not write 1 records", id="pixel-buffered"),
+        pytest.param("/vpixel.gif", False, 1, "could not write 1 records", id="pixel-unbuffered"),
     ],
 )
 def test_failing_log_does_not_fail_the_response(
-    caplog: pytest.LogCaptureFixture, path: str, buffer_writes: bool, expected_message: str
+    caplog: pytest.LogCaptureFixture,
+    path: str,
+    buffer_writes: bool,
+    writes: int,
+    expected_message: str,
 ) -> None:
     def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
         visitor = environ["manhattan.visitor"]
-        if visitor.buffer_writes:
-            visitor.goal("a")
-            visitor.goal("b")
+        visitor.goal("a")
+        visitor.goal("b")
         start_response("200 OK", [("Content-Type", "text/html")])
         return [HTML]
 
@@ -968,11 +1108,29 @@ def test_failing_log_does_not_fail_the_response(
     with caplog.at_level(logging.ERROR, logger="manhattan.middleware"):
         response = test_app.get(path, headers={"Cookie": f"manhattan={spec_cookie(VID)}"})
     assert response.status_int == 200
-    assert log.attempts == 1
+    assert log.attempts == writes
+    # One line for the request, with the traceback of the first failure.
     [entry] = caplog.records
     assert entry.levelno == logging.ERROR
     assert expected_message in entry.getMessage()
     assert entry.exc_info is not None
+
+
+@pytest.mark.parametrize("buffer_writes", [True, False])
+def test_an_unwritable_log_path_logs_one_line_not_a_traceback_per_request(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path, buffer_writes: bool
+) -> None:
+    (tmp_path / "a-file").write_text("")
+    log = TimeRotatingLog(tmp_path / "a-file" / "events")  # its directory is a file
+    test_app = TestApp(ManhattanMiddleware(goal_app, log, SECRET, buffer_writes=buffer_writes))
+    with caplog.at_level(logging.INFO, logger="manhattan"):
+        for _ in range(20):
+            response = test_app.get("/")
+            assert response.status_int == 200
+            assert split_tag(response.body)[1] == HTML
+    [entry] = caplog.records
+    assert "could not write" in entry.getMessage()
+    assert "reported once every 60 s" in entry.getMessage()
 
 
 def test_failing_log_at_close_of_a_streamed_body(caplog: pytest.LogCaptureFixture) -> None:
@@ -1006,6 +1164,14 @@ def test_record_headers_stored_as_trailing_json() -> None:
         "Content-Type": "application/x-www-form-urlencoded",
         "CF-IPCountry": "CH",
     }
+
+
+def test_long_user_agent_and_header_values_are_cut() -> None:
+    test_app, log = make(html_app(), record_headers=("X-City",))
+    test_app.get("/", headers={"User-Agent": "U" * 8192, "X-City": "C" * 8192})
+    [page] = log.records
+    assert page[8] == "U" * 512
+    assert json.loads(page[10]) == {"X-City": "C" * 256}
 
 
 def test_record_headers_match_visitor_page() -> None:
@@ -1146,7 +1312,8 @@ class NoWrite:
     [
         pytest.param((goal_app, MemoryLog(), ""), {}, ValueError, "secret", id="empty-secret"),
         pytest.param((goal_app, MemoryLog(), b""), {}, ValueError, "secret", id="empty-bytes"),
-        pytest.param((goal_app, MemoryLog(), None), {}, ValueError, "secret", id="none-secret"),
+        pytest.param((goal_app, MemoryLog(), None), {}, TypeError, "secret", id="none-secret"),
+        pytest.param((goal_app, MemoryLog(), []), {}, ValueError, "secret", id="no-secrets"),
         pytest.param((goal_app, MemoryLog(), 42), {}, TypeError, "secret", id="int-secret"),
         pytest.param(("app", MemoryLog(), SECRET), {}, TypeError, "app", id="app-not-callable"),
         pytest.param((goal_app, object(), SECRET), {}, TypeError, "log", id="log-no-write"),

@@ -12,6 +12,7 @@ from manhattan.web.cookies import (
     DEFAULT_MAX_AGE,
     MAX_COOKIE_LENGTH,
     CookieSigner,
+    Secret,
     find_cookie,
     new_visitor_id,
     set_cookie_header,
@@ -119,24 +120,72 @@ def test_new_visitor_id_is_40_lowercase_hex_and_fresh() -> None:
 
 
 @pytest.mark.parametrize(
-    "secret", [pytest.param("", id="empty-str"), pytest.param(b"", id="empty-bytes")]
+    ("secret", "message"),
+    [
+        pytest.param("", "secret must not be empty", id="empty-str"),
+        pytest.param(b"", "secret must not be empty", id="empty-bytes"),
+        pytest.param([], "at least one secret", id="empty-list"),
+        pytest.param(("new", ""), r"secret\[1\] must not be empty", id="empty-in-list"),
+    ],
 )
-def test_empty_secret_is_a_value_error(secret: str | bytes) -> None:
-    with pytest.raises(ValueError, match="secret"):
+def test_empty_secret_is_a_value_error(secret: Secret, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
         CookieSigner(secret)
+
+
+@pytest.mark.parametrize(
+    ("secret", "message"),
+    [
+        pytest.param(12345, "secret must be a str, bytes or a list of them, not int", id="int"),
+        pytest.param(None, "not NoneType", id="none"),
+        pytest.param(bytearray(b"secret"), "not bytearray", id="bytearray"),
+        pytest.param({"secret"}, "not set", id="set"),
+        pytest.param(["new", 42], r"secret\[1\] must be str or bytes, not int", id="int-in-list"),
+        pytest.param((["nested"],), r"secret\[0\] must be str or bytes, not list", id="nested"),
+    ],
+)
+def test_secret_of_other_type_is_a_type_error(secret: object, message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        CookieSigner(secret)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
     "secret",
     [
-        pytest.param(12345, id="int"),
-        pytest.param(["secret"], id="list"),
-        pytest.param(bytearray(b"secret"), id="bytearray"),
+        pytest.param(["new secret", "old secret"], id="list"),
+        pytest.param(("new secret", b"old secret"), id="tuple-with-bytes"),
+        pytest.param(["new secret", "older", "old secret"], id="three"),
     ],
 )
-def test_secret_of_other_type_is_a_type_error(secret: object) -> None:
-    with pytest.raises(TypeError, match="secret must be str or bytes"):
-        CookieSigner(secret)  # type: ignore[arg-type]
+def test_rotation_signs_with_the_first_and_verifies_with_all(secret: Secret) -> None:
+    signer = CookieSigner(secret)
+    old_value = spec_cookie(b"old secret", VID)
+    # Exactly 0.3's cookie, signed with the first secret.
+    assert signer.sign(VID) == spec_cookie(b"new secret", VID)
+    assert signer.identify(signer.sign(VID)) == (VID, False)
+    assert signer.identify(old_value) == (VID, True)
+    assert signer.identify(old_value.upper()) == (VID, True)
+    assert signer.verify(old_value) == VID
+    assert signer.identify(spec_cookie(b"never used", VID)) == (None, False)
+
+
+def test_one_secret_in_a_list_is_that_secret() -> None:
+    assert CookieSigner(["s"]).sign(VID) == CookieSigner("s").sign(VID)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param(None, id="none"),
+        pytest.param("", id="empty"),
+        pytest.param("no-dot", id="no-dot"),
+        pytest.param(".sig", id="no-id"),
+        pytest.param("x" * 300, id="too-long"),
+        pytest.param("caf\u00e9.abc", id="non-ascii"),
+    ],
+)
+def test_identify_rejects_what_verify_rejects(value: str | None) -> None:
+    assert CookieSigner(["a", "b"]).identify(value) == (None, False)
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,13 @@ import json
 import pytest
 import webob
 
-from manhattan.web.environ import header_key, header_text, page_record_from_environ
+from manhattan.web.environ import (
+    MAX_HEADER_VALUE_LENGTH,
+    MAX_USER_AGENT_LENGTH,
+    header_key,
+    header_text,
+    page_record_from_environ,
+)
 
 
 @pytest.mark.parametrize(
@@ -74,3 +80,30 @@ def test_page_record_from_a_bare_environ_has_empty_fields() -> None:
     environ = {"wsgi.url_scheme": "http", "SERVER_NAME": "host", "SERVER_PORT": "80"}
     record = page_record_from_environ("1.0000", "v", "0", environ)
     assert record == ["1", "page", "1.0000", "v", "0", "", "GET", "http://host", "", ""]
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "city", "recorded_agent", "recorded_city"),
+    [
+        pytest.param("UA", "Bern", "UA", "Bern", id="short"),
+        pytest.param("a" * 512, "b" * 256, "a" * 512, "b" * 256, id="at-the-limits"),
+        pytest.param("a" * 8192, "b" * 8192, "a" * 512, "b" * 256, id="8-kb"),
+        # Cut by characters of the decoded text, never inside a UTF-8 sequence.
+        pytest.param(
+            "\xc3\xbc" * 600, "\xc3\xbc" * 300, "\u00fc" * 512, "\u00fc" * 256, id="utf-8"
+        ),
+    ],
+)
+def test_user_agent_and_recorded_headers_are_cut_to_their_limits(
+    user_agent: str, city: str, recorded_agent: str, recorded_city: str
+) -> None:
+    assert (MAX_USER_AGENT_LENGTH, MAX_HEADER_VALUE_LENGTH) == (512, 256)
+    environ = {
+        "wsgi.url_scheme": "http",
+        "HTTP_HOST": "example.org",
+        "HTTP_USER_AGENT": user_agent,
+        "HTTP_X_CITY": city,
+    }
+    record = page_record_from_environ("1.0000", "v", "0", environ, [("X-City", "HTTP_X_CITY")])
+    assert record[8] == recorded_agent
+    assert json.loads(record[10]) == {"X-City": recorded_city}

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from manhattan.web.pixel import PIXEL_GIF, PixelInjector, inject, pixel_tag
+from manhattan.web.pixel import MAX_HELD, PIXEL_GIF, RAW_TEXT, PixelInjector, inject, pixel_tag
 
 TAG = b"<img pixel>"
 
@@ -88,7 +88,7 @@ def test_pixel_tag(src: str, expected_src: bytes) -> None:
         pytest.param(b"<html><body>x</body></html>", b"<html><body>x" + TAG + b"</body></html>"),
         pytest.param(b"x</BODY >y", b"x" + TAG + b"</BODY >y", id="upper-with-space"),
         pytest.param(b"x</Body\n>", b"x" + TAG + b"</Body\n>", id="newline"),
-        pytest.param(b"</body></body>", TAG + b"</body></body>", id="first-only"),
+        pytest.param(b"</body></body>", b"</body>" + TAG + b"</body>", id="last-only"),
         pytest.param(b"<p>no end</p>", b"<p>no end</p>", id="no-body-end"),
         pytest.param(b"x</bodyx>", b"x</bodyx>", id="other-tag"),
         pytest.param(b"x</body", b"x</body", id="unfinished-tag"),
@@ -202,9 +202,11 @@ def test_injector_holds_back_only_a_possible_start_of_the_tag(
     assert injector.finish() == chunk[len(sent_now) :]
 
 
-def test_feed_after_done_passes_through() -> None:
+def test_feed_after_finish_passes_through_everything() -> None:
     injector = PixelInjector(TAG)
-    assert injector.feed(b"a</body>b") == b"a" + TAG + b"</body>b"
+    assert injector.feed(b"a</body>b") == b"a"
+    assert not injector.done
+    assert injector.finish() == TAG + b"</body>b"
     assert injector.done
     assert injector.feed(b"</body>") == b"</body>"
     assert injector.feed(b"<") == b"<"
@@ -216,3 +218,169 @@ def test_feed_after_finish_passes_through() -> None:
     assert injector.feed(b"x</bo") == b"x"
     assert injector.finish() == b"</bo"
     assert injector.feed(b"dy>") == b"dy>"
+
+
+# --- which </body> gets the pixel ---------------------------------------------------
+
+ELIGIBLE = [
+    pytest.param(
+        b'<body><script>var s = "</body>";</script></body>',
+        b'<body><script>var s = "</body>";</script>' + TAG + b"</body>",
+        id="script-string",
+    ),
+    pytest.param(
+        b"<body><p>x</p></body><script>document.write('</body>')</script>",
+        b"<body><p>x</p>" + TAG + b"</body><script>document.write('</body>')</script>",
+        id="script-after-the-real-end",
+    ),
+    pytest.param(
+        b'<body><SCRIPT type="module">x="</body>"</SCRIPT ></body>',
+        b'<body><SCRIPT type="module">x="</body>"</SCRIPT >' + TAG + b"</body>",
+        id="upper-case-script",
+    ),
+    pytest.param(
+        b"<body><script src='a>b'></body></script></body>",
+        b"<body><script src='a>b'></body></script>" + TAG + b"</body>",
+        id="quoted-gt-in-start-tag",
+    ),
+    pytest.param(
+        b'<body><script data-x = "></body>"></body></script></body>',
+        b'<body><script data-x = "></body>"></body></script>' + TAG + b"</body>",
+        id="spaced-quoted-value",
+    ),
+    pytest.param(
+        b"<body><script a=b></body></script></body>",
+        b"<body><script a=b></body></script>" + TAG + b"</body>",
+        id="unquoted-value",
+    ),
+    pytest.param(
+        b"<body><scripts></body>",
+        b"<body><scripts>" + TAG + b"</body>",
+        id="longer-name-is-no-script",
+    ),
+    pytest.param(
+        b"<body><style>p::after{content:'</body>'}</style></body>",
+        b"<body><style>p::after{content:'</body>'}</style>" + TAG + b"</body>",
+        id="style",
+    ),
+    pytest.param(
+        b"<body><textarea></body></textarea></body>",
+        b"<body><textarea></body></textarea>" + TAG + b"</body>",
+        id="textarea",
+    ),
+    pytest.param(
+        b"<body><template><p></body></template></body>",
+        b"<body><template><p></body></template>" + TAG + b"</body>",
+        id="template",
+    ),
+    pytest.param(
+        b"<body><template><template></template></body></template></body>",
+        b"<body><template><template></template></body></template>" + TAG + b"</body>",
+        id="nested-templates",
+    ),
+    pytest.param(
+        b"<body><template><script>'</template>'</script></body></template></body>",
+        b"<body><template><script>'</template>'</script></body></template>" + TAG + b"</body>",
+        id="script-in-template",
+    ),
+    pytest.param(
+        b"</template><body></body>",
+        b"</template><body>" + TAG + b"</body>",
+        id="stray-template-end",
+    ),
+    pytest.param(
+        b"<body></body><!-- </body> -->",
+        b"<body>" + TAG + b"</body><!-- </body> -->",
+        id="comment-after",
+    ),
+    pytest.param(
+        b"<body><!-- a --!></body>",
+        b"<body><!-- a --!>" + TAG + b"</body>",
+        id="comment-bang-end",
+    ),
+    pytest.param(b"<!----></body>", b"<!---->" + TAG + b"</body>", id="empty-comment"),
+    pytest.param(b"<!--></body>", b"<!-->" + TAG + b"</body>", id="abrupt-comment"),
+    pytest.param(b"<!---></body>", b"<!--->" + TAG + b"</body>", id="abrupt-comment-dash"),
+    pytest.param(b"<!-- </body>", b"<!-- </body>", id="unclosed-comment"),
+    pytest.param(b"<script></body>", b"<script></body>", id="unclosed-script"),
+    pytest.param(b"<template></body>", b"<template></body>", id="unclosed-template"),
+    pytest.param(b"<script src='x></body>", b"<script src='x></body>", id="unclosed-quote"),
+    pytest.param(b"<script a=", b"<script a=", id="ends-after-equals"),
+    pytest.param(b"<script", b"<script", id="ends-in-start-tag-name"),
+    # Tags that look like the ones the scan acts on, for their first letters.
+    pytest.param(
+        b"<body><strong>x</strong><table><tr><td>1</td></tr></table></body>",
+        b"<body><strong>x</strong><table><tr><td>1</td></tr></table>" + TAG + b"</body>",
+        id="look-alikes",
+    ),
+    pytest.param(
+        b"<body><scripts></scripts><stylesheet><!x></body>",
+        b"<body><scripts></scripts><stylesheet><!x>" + TAG + b"</body>",
+        id="longer-names-and-bogus-comment",
+    ),
+    pytest.param(
+        b"<title></body></title><body></body>",
+        b"<title></body></title><body>" + TAG + b"</body>",
+        id="title",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "expected"), ELIGIBLE)
+def test_pixel_goes_before_the_last_body_end_outside_text(body: bytes, expected: bytes) -> None:
+    assert inject(body, TAG) == expected
+
+
+@pytest.mark.parametrize(("body", "expected"), ELIGIBLE)
+def test_injector_matches_inject_for_every_two_cuts_of_markup(
+    body: bytes, expected: bytes
+) -> None:
+    for chunks in two_cuts(body):
+        assert injected(chunks) == expected, chunks
+
+
+@pytest.mark.parametrize("name", [name.decode() for name in RAW_TEXT])
+def test_every_raw_text_element_hides_body_ends(name: str) -> None:
+    body = f"<body><{name}></body></{name}></body>".encode()
+    assert inject(body, TAG) == body[: -len(b"</body>")] + TAG + b"</body>"
+
+
+def test_streamed_body_sends_everything_before_a_candidate_at_once() -> None:
+    injector = PixelInjector(TAG)
+    # Script text is sent on, but for what may begin a split "</script".
+    assert injector.feed(b"<body><script>x='") == b"<body><script>"
+    assert injector.feed(b"</body>'</script><p>a</p></body>") == (b"x='</body>'</script><p>a</p>")
+    # From the candidate on, held: a later </body> may still come.
+    assert injector.feed(b"<p>b</p>") == b""
+    assert injector.feed(b"</body></html>") == b"</body><p>b</p>"
+    assert injector.finish() == TAG + b"</body></html>"
+
+
+def test_comment_split_from_its_end_is_not_held_whole() -> None:
+    injector = PixelInjector(TAG)
+    sent = injector.feed(b"<!--" + b"x" * 100)
+    assert sent == b"<!--" + b"x" * 97
+    assert injector.feed(b"-->") == b"xxx-->"
+
+
+def test_holding_after_a_candidate_is_bounded() -> None:
+    injector = PixelInjector(TAG, max_held=20)
+    assert injector.feed(b"<p>a</p></body>") == b"<p>a</p>"
+    assert injector.feed(b"<p>0123456789</p>") == TAG + b"</body><p>0123456789</p>"
+    assert injector.done
+    assert injector.feed(b"</body>") == b"</body>"
+    assert injector.finish() == b""
+
+
+def test_oversized_start_tag_is_sent_without_a_pixel() -> None:
+    injector = PixelInjector(TAG, max_held=20)
+    start = b"<script data-x='" + b"y" * 30
+    assert injector.feed(start) == start
+    assert injector.done
+    assert injector.feed(b"'></script></body>") == b"'></script></body>"
+
+
+def test_default_bound_lets_a_page_tail_through() -> None:
+    tail = b"<p>after</p>" * (MAX_HELD // 12 - 1)
+    assert inject(b"</body>" + tail, TAG) == TAG + b"</body>" + tail
+    assert injected([b"</body>", tail, b"</body>"]) == b"</body>" + tail + TAG + b"</body>"

@@ -12,6 +12,7 @@ from manhattan.web.rules import (
     is_prefetch,
     media_type,
     status_code,
+    takes_pixel,
     wants_no_tracking,
 )
 
@@ -89,6 +90,7 @@ def test_is_prefetch(
         pytest.param("GET", 304, "text/html", False, id="not-modified"),
         pytest.param("GET", 204, "text/html", False, id="no-content"),
         pytest.param("GET", 205, "text/html", False, id="reset-content"),
+        pytest.param("GET", 206, "text/html", False, id="partial-content"),
         pytest.param("GET", 101, "text/html", False, id="switching-protocols"),
         pytest.param("GET", 0, "text/html", False, id="unreadable-status"),
     ],
@@ -223,3 +225,39 @@ def test_site_map_cache_is_bounded() -> None:
         assert len(sites._cache) <= SiteMap.MAX_CACHED
     # Still right after the cache was emptied on the way.
     assert [sites.site(host) for host in ("a.com", "A.COM", "b.com")] == ["1", "1", "0"]
+
+
+@pytest.mark.parametrize(
+    ("method", "status", "media", "encoding", "content_range", "expected"),
+    [
+        pytest.param("GET", 200, "text/html", None, None, True, id="page"),
+        pytest.param("POST", 404, "text/html", None, None, True, id="error-page"),
+        pytest.param("GET", 302, "text/html", None, None, True, id="redirect-with-a-body"),
+        pytest.param("GET", 200, "text/html", "identity", None, True, id="identity"),
+        pytest.param("GET", 200, "text/html", " Identity ", None, True, id="identity-spaced"),
+        pytest.param("GET", 200, "text/html", "", None, True, id="empty-encoding"),
+        pytest.param("GET", 200, "application/xhtml+xml", None, None, False, id="xhtml"),
+        pytest.param("GET", 200, "text/html", "gzip", None, False, id="gzip"),
+        pytest.param("GET", 200, "text/html", "br", None, False, id="brotli"),
+        pytest.param("GET", 200, "text/html", None, "bytes 0-9/90", False, id="range-on-200"),
+        pytest.param("GET", 416, "text/html", None, "bytes */90", False, id="unsatisfied-range"),
+        pytest.param("GET", 200, "text/html", None, "", False, id="empty-range-header"),
+        pytest.param("HEAD", 200, "text/html", None, None, False, id="head"),
+        pytest.param("GET", 100, "text/html", None, None, False, id="continue"),
+        pytest.param("GET", 103, "text/html", None, None, False, id="early-hints"),
+        pytest.param("GET", 204, "text/html", None, None, False, id="no-content"),
+        pytest.param("GET", 205, "text/html", None, None, False, id="reset-content"),
+        pytest.param("GET", 206, "text/html", None, None, False, id="partial-content"),
+        pytest.param("GET", 304, "text/html", None, None, False, id="not-modified"),
+        pytest.param("GET", 0, "text/html", None, None, False, id="unreadable-status"),
+    ],
+)
+def test_takes_pixel(
+    method: str,
+    status: int,
+    media: str,
+    encoding: str | None,
+    content_range: str | None,
+    expected: bool,
+) -> None:
+    assert takes_pixel(method, status, media, encoding, content_range) is expected

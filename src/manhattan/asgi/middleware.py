@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMappi
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from manhattan.visitor.visitor import Visitor
-from manhattan.web.cookies import DEFAULT_MAX_AGE
+from manhattan.web.cookies import DEFAULT_MAX_AGE, Secret
 from manhattan.web.pixel import PIXEL_GIF, PixelInjector, inject
 from manhattan.web.scope import scope_environ, wanted_headers
 from manhattan.web.tracker import PIXEL_CACHE_CONTROL, PIXEL_CONTENT_TYPE, Tracker, flush
@@ -71,7 +71,7 @@ class ManhattanMiddleware(Tracker):
         self,
         app: ASGIApp,
         log: Log,
-        secret: str | bytes,
+        secret: Secret,
         cookie_name: str = "manhattan",
         pixel_path: str = "/vpixel.gif",
         host_map: Mapping[str, int | str] | None = None,
@@ -119,13 +119,13 @@ class ManhattanMiddleware(Tracker):
             await self.app(scope, receive, send)
             return
         environ = scope_environ(scope, self._wanted)
-        visitor, fresh, tracked = self.begin(environ)
+        visitor, fresh, tracked, set_cookie = self.begin(environ)
         scope[SCOPE_KEY] = visitor
         state = scope.get("state")
         if state is None:
             state = scope["state"] = {}
         state[STATE_KEY] = visitor
-        cookie = self.cookie_header(visitor.id).encode("latin-1") if fresh else None
+        cookie = self.cookie_header(visitor.id).encode("latin-1") if set_cookie else None
         if environ["PATH_INFO"] == self.pixel_path:
             self.record_pixel(visitor, fresh, tracked)
             headers = (
@@ -217,14 +217,15 @@ class _Exchange:
     def _start(self, message: Message) -> Message:
         headers: RawHeaders = list(message.get("headers") or ())
         if self.tracked:
-            content_type = None
-            encoded = False
+            content_type = encoding = content_range = None
             for name, value in headers:
                 lowered = name.lower()
                 if lowered == b"content-type":
                     content_type = value.decode("latin-1")
-                elif lowered == b"content-encoding" and value.strip().lower() != b"identity":
-                    encoded = True
+                elif lowered == b"content-encoding":
+                    encoding = value.decode("latin-1")
+                elif lowered == b"content-range":
+                    content_range = value.decode("latin-1")
             middleware = self.middleware
             environ = self.environ
             status = int(message["status"])
@@ -236,7 +237,8 @@ class _Exchange:
                 environ["REQUEST_METHOD"],
                 status,
                 content_type,
-                encoded,
+                encoding,
+                content_range,
                 None if rule is None else bool(rule(self.scope, status, headers)),
             )
         if self.cookie is not None:

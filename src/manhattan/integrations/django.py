@@ -39,6 +39,7 @@ from django.utils.module_loading import import_string  # type: ignore[import-unt
 
 from manhattan.log.timerotating import TimeRotatingLog
 from manhattan.visitor.visitor import Visitor
+from manhattan.web.cookies import check_secrets
 from manhattan.web.pixel import PIXEL_GIF, PixelInjector, inject
 from manhattan.web.scope import wsgi_text
 from manhattan.web.tracker import PIXEL_CACHE_CONTROL, PIXEL_CONTENT_TYPE, Tracker, flush
@@ -101,8 +102,14 @@ class ManhattanMiddleware(Tracker):
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
         secret = getattr(settings, "MANHATTAN_SECRET", None)
-        if not secret or not isinstance(secret, str | bytes):
-            raise ImproperlyConfigured("MANHATTAN_SECRET must be set to a non-empty str")
+        if secret is None:
+            raise ImproperlyConfigured(
+                "MANHATTAN_SECRET must be set to a non-empty str (or a list of them)"
+            )
+        try:
+            check_secrets(secret)
+        except (TypeError, ValueError) as exc:
+            raise ImproperlyConfigured(f"MANHATTAN_SECRET: {exc}") from None
         log = configured_log()
         options = getattr(settings, "MANHATTAN_OPTIONS", None) or {}
         if not isinstance(options, Mapping):
@@ -122,14 +129,14 @@ class ManhattanMiddleware(Tracker):
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         """Serve one request."""
         environ = request_environ(request)
-        visitor, fresh, tracked = self.begin(environ)
+        visitor, fresh, tracked, set_cookie = self.begin(environ)
         request.manhattan_visitor = visitor
         if request.path_info == self.pixel_path:
             self.record_pixel(visitor, fresh, tracked)
             flush(visitor)
             pixel = HttpResponse(PIXEL_GIF, content_type=PIXEL_CONTENT_TYPE)
             pixel["Cache-Control"] = PIXEL_CACHE_CONTROL
-            if fresh:
+            if set_cookie:
                 self._set_cookie(pixel, visitor)
             return pixel
         began = visitor.timestamp()
@@ -140,7 +147,6 @@ class ManhattanMiddleware(Tracker):
             raise
         tag = None
         if tracked:
-            encoding = response.get("Content-Encoding", "")
             rule = self.count_page
             _, tag = self.decide(
                 environ,
@@ -149,10 +155,11 @@ class ManhattanMiddleware(Tracker):
                 request.method or "GET",
                 response.status_code,
                 response.get("Content-Type"),
-                bool(encoding) and encoding.strip().lower() != "identity",
+                response.get("Content-Encoding"),
+                response.get("Content-Range"),
                 None if rule is None else bool(rule(request, response)),
             )
-        if fresh:
+        if set_cookie:
             self._set_cookie(response, visitor)
         if isinstance(response, StreamingHttpResponse):
             # Written when the body has been sent (or the response closed).

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from manhattan.visitor.visitor import Visitor
 from manhattan.web import rules
-from manhattan.web.cookies import DEFAULT_MAX_AGE
+from manhattan.web.cookies import DEFAULT_MAX_AGE, Secret
 from manhattan.web.pixel import PIXEL_GIF, PixelInjector, inject
 from manhattan.web.tracker import (
     DISCARD,
@@ -44,19 +44,21 @@ class ManhattanMiddleware(Tracker):
 
     The visitor is at ``environ['manhattan.visitor']``. See the README for
     every option; in short: ``log`` receives the records, ``secret`` signs
-    the visitor cookie, ``host_map`` maps hosts to site ids, ``count_page``
-    replaces the page-view rule, ``record_headers`` names request headers to
-    keep with page views, ``anonymize_ip`` and ``respect_gpc`` are privacy
-    switches (both off by default), ``visitor_class`` is the class of the
-    request's visitor (a ``Visitor`` subclass of your own, say with helper
-    methods, or a ``timestamp()`` that replays history).
+    the visitor cookie (a list of secrets is a rotation: the first signs,
+    all verify, and older cookies are signed anew), ``host_map`` maps
+    hosts to site ids, ``count_page`` replaces the page-view rule,
+    ``record_headers`` names request headers to keep with page views,
+    ``anonymize_ip`` and ``respect_gpc`` are privacy switches (both off by
+    default), ``visitor_class`` is the class of the request's visitor (a
+    ``Visitor`` subclass of your own, say with helper methods, or a
+    ``timestamp()`` that replays history).
     """
 
     def __init__(
         self,
         app: WSGIApplication,
         log: Log,
-        secret: str | bytes,
+        secret: Secret,
         cookie_name: str = "manhattan",
         pixel_path: str = "/vpixel.gif",
         host_map: Mapping[str, int | str] | None = None,
@@ -97,9 +99,9 @@ class ManhattanMiddleware(Tracker):
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """Serve one request."""
-        visitor, fresh, tracked = self.begin(environ)
+        visitor, fresh, tracked, set_cookie = self.begin(environ)
         environ["manhattan.visitor"] = visitor
-        cookie = self.cookie_header(visitor.id) if fresh else None
+        cookie = self.cookie_header(visitor.id) if set_cookie else None
         if environ.get("PATH_INFO") == self.pixel_path:
             self.record_pixel(visitor, fresh, tracked)
             flush(visitor)
@@ -219,16 +221,17 @@ class _Exchange:
         """Record the page view if it is one, and plan the pixel injection."""
         self.tag = None
         self.length_at = -1
-        content_type = None
-        encoded = False
+        content_type = encoding = content_range = None
         for index, (name, value) in enumerate(headers):
             lowered = name.lower()
             if lowered == "content-type":
                 content_type = value
             elif lowered == "content-length":
                 self.length_at = index
-            elif lowered == "content-encoding" and value.strip().lower() != "identity":
-                encoded = True
+            elif lowered == "content-encoding":
+                encoding = value
+            elif lowered == "content-range":
+                content_range = value
         environ = self.environ
         middleware = self.middleware
         if self.tracked:
@@ -241,7 +244,8 @@ class _Exchange:
                 method,
                 rules.status_code(status),
                 content_type,
-                encoded,
+                encoding,
+                content_range,
                 None if rule is None else bool(rule(environ, status, headers)),
                 self.paged,
             )

@@ -2,7 +2,9 @@
 
 The cookie holds ``<id>.<sig>`` with ``sig = hex(HMAC-SHA1(key, id))`` and
 ``key = SHA1(b"manhattan.signer." + secret)``. A value that fails any check
-is no cookie at all: the visitor simply gets a fresh id.
+is no cookie at all: the visitor simply gets a fresh id. Several secrets
+make a rotation: the first signs, every one verifies, so changing the secret
+keeps every visitor's id.
 """
 
 from __future__ import annotations
@@ -11,6 +13,10 @@ import hashlib
 import hmac
 import re
 import secrets
+from typing import TypeAlias
+
+Secret: TypeAlias = str | bytes | list[str | bytes] | tuple[str | bytes, ...]
+"""One secret, or a list of them, newest (the signing one) first."""
 
 MAX_COOKIE_LENGTH = 256
 """Longer values are not ours (ours are 81 characters) and are not verified."""
@@ -27,33 +33,69 @@ def new_visitor_id() -> str:
     return secrets.token_hex(20)
 
 
-class CookieSigner:
-    """Signs visitor ids and verifies cookie values with ``secret``."""
+class _Key:
+    """One secret's HMAC-SHA1 key, kept as its hashed pads."""
 
-    __slots__ = ("_inner", "_key", "_outer")
+    __slots__ = ("_inner", "_outer")
 
-    def __init__(self, secret: str | bytes) -> None:
-        if not secret:
-            raise ValueError("secret must be a non-empty str or bytes")
-        if isinstance(secret, str):
-            secret = secret.encode("utf-8")
-        if not isinstance(secret, bytes):
-            raise TypeError(f"secret must be str or bytes, not {type(secret).__name__}")
-        self._key = hashlib.sha1(b"manhattan.signer." + secret).digest()  # noqa: S324 - 0.3's scheme
+    def __init__(self, secret: bytes) -> None:
+        key = hashlib.sha1(b"manhattan.signer." + secret).digest()  # noqa: S324 - 0.3's scheme
         # HMAC (RFC 2104) resumed from the hashed pads: the per-request cost is
         # two hash copies, half of what hmac.digest() costs here (it looks the
         # digest up by name on every call). Tests check it equals hmac.
-        block = self._key.ljust(64, b"\0")
+        block = key.ljust(64, b"\0")
         self._inner = hashlib.sha1(bytes(byte ^ 0x36 for byte in block))  # noqa: S324
         self._outer = hashlib.sha1(bytes(byte ^ 0x5C for byte in block))  # noqa: S324
 
-    def signature(self, visitor_id: str) -> str:
-        """The lowercase hex signature: ``hex(HMAC-SHA1(key, visitor_id))``."""
+    def signature(self, visitor_id: bytes) -> str:
         inner = self._inner.copy()
-        inner.update(visitor_id.encode("utf-8"))
+        inner.update(visitor_id)
         outer = self._outer.copy()
         outer.update(inner.digest())
         return outer.hexdigest()
+
+
+def check_secrets(secret: Secret) -> tuple[bytes, ...]:
+    """``secret`` as a non-empty tuple of non-empty byte strings, newest first.
+
+    A ``str`` or ``bytes`` is one secret; a list or tuple of them is a
+    rotation (the first signs, all verify). Anything else is a ``TypeError``,
+    an empty secret or list a ``ValueError``, each naming ``secret``.
+    """
+    several = not isinstance(secret, str | bytes)
+    if several and not isinstance(secret, list | tuple):
+        raise TypeError(
+            f"secret must be a str, bytes or a list of them, not {type(secret).__name__}"
+        )
+    items = secret if several else (secret,)
+    if not items:
+        raise ValueError("secret must name at least one secret, not an empty list")
+    checked = []
+    for index, item in enumerate(items):
+        name = f"secret[{index}]" if several else "secret"
+        if isinstance(item, str):
+            item = item.encode("utf-8")
+        if not isinstance(item, bytes):
+            raise TypeError(f"{name} must be str or bytes, not {type(item).__name__}")
+        if not item:
+            raise ValueError(f"{name} must not be empty")
+        checked.append(item)
+    return tuple(checked)
+
+
+class CookieSigner:
+    """Signs visitor ids with the first of ``secret`` and verifies cookie
+    values with any of them (see :func:`check_secrets`)."""
+
+    __slots__ = ("_older", "_signing")
+
+    def __init__(self, secret: Secret) -> None:
+        self._signing, *older = (_Key(item) for item in check_secrets(secret))
+        self._older = tuple(older)
+
+    def signature(self, visitor_id: str) -> str:
+        """The lowercase hex signature: ``hex(HMAC-SHA1(key, visitor_id))``."""
+        return self._signing.signature(visitor_id.encode("utf-8"))
 
     def sign(self, visitor_id: str) -> str:
         """The cookie value for ``visitor_id``."""
@@ -61,14 +103,26 @@ class CookieSigner:
 
     def verify(self, value: str | None) -> str | None:
         """The visitor id in a cookie value, or ``None`` if it is not validly signed."""
+        return self.identify(value)[0]
+
+    def identify(self, value: str | None) -> tuple[str | None, bool]:
+        """``(visitor id or None, stale)`` for a cookie value.
+
+        ``stale`` is true when the value is signed with an older secret: the
+        visitor keeps their id, and their cookie should be signed anew.
+        """
         if not value or len(value) > MAX_COOKIE_LENGTH or not value.isascii():
-            return None
+            return None, False
         visitor_id, dot, signature = value.lower().rpartition(".")
         if not dot or not visitor_id:
-            return None
-        if hmac.compare_digest(self.signature(visitor_id), signature):
-            return visitor_id
-        return None
+            return None, False
+        raw_id = visitor_id.encode("ascii")
+        if hmac.compare_digest(self._signing.signature(raw_id), signature):
+            return visitor_id, False
+        for key in self._older:
+            if hmac.compare_digest(key.signature(raw_id), signature):
+                return visitor_id, True
+        return None, False
 
 
 def find_cookie(header: str | None, name: str) -> str | None:

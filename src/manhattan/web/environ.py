@@ -14,6 +14,14 @@ from urllib.parse import quote
 from manhattan.visitor.records import Record, page_record
 from manhattan.web.rules import anonymize_ip
 
+MAX_USER_AGENT_LENGTH = 512
+"""The most characters of a ``User-Agent`` written into a page record.
+
+Real browsers send 100-300; the rest of an overlong one only costs the
+backend time when it parses it."""
+MAX_HEADER_VALUE_LENGTH = 256
+"""The most characters of each ``record_headers`` value written into a page record."""
+
 # The characters WebOb leaves unquoted in ``Request.url``: our URLs are the
 # ones ``webob.Request(environ).url`` gives.
 PATH_SAFE = "/~!$&'()*+,;=:@"
@@ -75,6 +83,9 @@ def page_record_from_environ(
     ``record_headers`` holds ``(header name, environ key)`` pairs (see
     :func:`header_key`); when given, the headers present go into the
     record's trailing JSON field. ``anonymize`` shortens the IP address.
+    The user agent and the recorded header values are cut to
+    :data:`MAX_USER_AGENT_LENGTH` and :data:`MAX_HEADER_VALUE_LENGTH`
+    characters.
     """
     ip = environ.get("REMOTE_ADDR") or ""
     if anonymize:
@@ -82,7 +93,9 @@ def page_record_from_environ(
     headers = None
     if record_headers:
         headers = {
-            name: header_text(environ[key]) for name, key in record_headers if key in environ
+            name: header_text(environ[key])[:MAX_HEADER_VALUE_LENGTH]
+            for name, key in record_headers
+            if key in environ
         }
     return page_record(
         timestamp,
@@ -91,7 +104,7 @@ def page_record_from_environ(
         ip,
         environ.get("REQUEST_METHOD") or "GET",
         request_url(environ),
-        header_text(environ.get("HTTP_USER_AGENT") or ""),
+        header_text(environ.get("HTTP_USER_AGENT") or "")[:MAX_USER_AGENT_LENGTH],
         header_text(environ.get("HTTP_REFERER") or ""),
         headers,
     )

@@ -9,8 +9,10 @@ from manhattan.visitor.records import check_site_id
 
 PAGE_METHODS = frozenset({"GET", "POST"})
 PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml"})
-# Responses that show the visitor no page: informational, empty, redirects.
-NO_PAGE_STATUSES = frozenset({204, 205, 304})
+# Responses that show the visitor no page: empty, not modified, a byte range.
+NO_PAGE_STATUSES = frozenset({204, 205, 206, 304})
+# Responses without a body to put the pixel in (RFC 9110 6.4.1), and partial ones.
+NO_PIXEL_STATUSES = frozenset({204, 205, 206, 304})
 
 
 def media_type(content_type: str | None) -> str:
@@ -52,6 +54,31 @@ def counts_as_page(method: str, status: int, content_type: str | None) -> bool:
         and not 300 <= status < 400
         and status >= 200
         and status not in NO_PAGE_STATUSES
+    )
+
+
+def takes_pixel(
+    method: str,
+    status: int,
+    media: str,
+    content_encoding: str | None,
+    content_range: str | None,
+) -> bool:
+    """Whether the pixel may go into a response: an HTML body the middleware
+    may change.
+
+    Never into a ``HEAD`` response, an informational (1xx), ``204``,
+    ``205``, ``206`` or ``304`` one, nor a compressed body or a byte range
+    (any ``Content-Range``: its offsets name the app's bytes). Those pass
+    with their headers as the app set them.
+    """
+    return (
+        media == "text/html"
+        and method != "HEAD"
+        and status >= 200
+        and status not in NO_PIXEL_STATUSES
+        and content_range is None
+        and (content_encoding is None or content_encoding.strip().lower() in ("", "identity"))
     )
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -24,11 +23,13 @@ from manhattan.web import rules
 from manhattan.web.cookies import (
     DEFAULT_MAX_AGE,
     CookieSigner,
+    Secret,
     find_cookie,
     new_visitor_id,
     set_cookie_header,
 )
 from manhattan.web.environ import PATH_SAFE, header_key, page_record_from_environ
+from manhattan.web.failures import FailureReporter, GuardedLog
 from manhattan.web.pixel import pixel_tag
 
 if TYPE_CHECKING:
@@ -60,21 +61,12 @@ DISCARD = _Discard()
 
 
 def flush(visitor: Visitor) -> None:
-    """Flush ``visitor``; a failing log is logged, never the visitor's error page."""
-    count = len(visitor.buffer)
-    try:
-        visitor.flush()
-    except Exception:
-        logger.exception("manhattan: could not write %d records to the log", count)
-        visitor.buffer.clear()
+    """Write ``visitor``'s buffered records.
 
-
-def guarded(write: Callable[[], object]) -> None:
-    """Call ``write`` (an unbuffered visitor's own record); a failing log is only logged."""
-    try:
-        write()
-    except Exception:
-        logger.exception("manhattan: could not write a record to the log")
+    A tracker's visitors write through a :class:`GuardedLog`: a failing log
+    is reported by the tracker's ``failures``, never the visitor's error page.
+    """
+    visitor.flush()
 
 
 class Tracker:
@@ -90,7 +82,7 @@ class Tracker:
     def __init__(
         self,
         log: Log,
-        secret: str | bytes,
+        secret: Secret,
         cookie_name: str = "manhattan",
         pixel_path: str = "/vpixel.gif",
         host_map: Mapping[str, int | str] | None = None,
@@ -110,6 +102,9 @@ class Tracker:
         if not callable(getattr(log, "write", None)):
             raise TypeError("log must have a write(records) method")
         self.log = log
+        self.failures = FailureReporter(logger)
+        # Buffered or not, every record of a tracked visitor goes through it.
+        self.guarded_log = GuardedLog(log, self.failures)
         self.signer = CookieSigner(secret)
         self.cookie_name = cookie_name
         self.cookie_options: dict[str, Any] = {
@@ -145,26 +140,31 @@ class Tracker:
             )
         self.visitor_class = visitor_class
 
-    def begin(self, environ: Mapping[str, Any]) -> tuple[Visitor, bool, bool]:
-        """``(visitor, fresh, tracked)`` for a request.
+    def begin(self, environ: Mapping[str, Any]) -> tuple[Visitor, bool, bool, bool]:
+        """``(visitor, fresh, tracked, set_cookie)`` for a request.
 
-        ``fresh`` is true when the request carried no validly signed cookie
-        (the response must set one: see :meth:`cookie_header`); ``tracked``
-        is false when the visitor asked not to be tracked and
-        ``respect_gpc`` is on (then the visitor's records are dropped).
+        ``fresh`` is true when the request carried no validly signed cookie;
+        ``tracked`` is false when the visitor asked not to be tracked and
+        ``respect_gpc`` is on (then the visitor's records are dropped);
+        ``set_cookie`` is true when the response must set the cookie (see
+        :meth:`cookie_header`): for a fresh visitor, and for one whose
+        cookie is signed with an older secret of a rotation.
         """
-        known = self.signer.verify(find_cookie(environ.get("HTTP_COOKIE"), self.cookie_name))
+        known, stale = self.signer.identify(
+            find_cookie(environ.get("HTTP_COOKIE"), self.cookie_name)
+        )
         tracked = not (
             self.respect_gpc
             and rules.wants_no_tracking(environ.get("HTTP_SEC_GPC"), environ.get("HTTP_DNT"))
         )
         visitor = self.visitor_class(
             known or new_visitor_id(),
-            self.log if tracked else DISCARD,
+            self.guarded_log if tracked else DISCARD,
             self.sites.site(environ.get("HTTP_HOST")),
             self.buffer_writes,
         )
-        return visitor, known is None, tracked
+        fresh = known is None
+        return visitor, fresh, tracked, fresh or stale
 
     def cookie_header(self, visitor_id: str) -> str:
         """The ``Set-Cookie`` value that gives a fresh visitor their id."""
@@ -186,7 +186,7 @@ class Tracker:
         A fresh id on the pixel request proves nothing: only known visitors count.
         """
         if not fresh and tracked:
-            guarded(visitor.pixel)
+            visitor.pixel()
 
     def decide(
         self,
@@ -196,17 +196,20 @@ class Tracker:
         method: str,
         status: int,
         content_type: str | None,
-        encoded: bool,
+        content_encoding: str | None,
+        content_range: str | None,
         counted: bool | None,
         paged: bool = False,
     ) -> tuple[bool, bytes | None]:
         """Record the page view if the response is one; ``(paged, pixel tag)``.
 
-        ``counted`` is the user's ``count_page`` answer, or ``None`` for the
-        default rule; ``paged`` says the view is recorded already (a WSGI
-        app may start its response twice), and comes back true once it is.
-        Only call this for a tracked visitor. The tag is ``None`` unless the
-        response is uncompressed HTML with a body.
+        ``content_encoding`` and ``content_range`` are the response's
+        headers of those names (``None`` if absent); ``counted`` is the
+        user's ``count_page`` answer, or ``None`` for the default rule;
+        ``paged`` says the view is recorded already (a WSGI app may start
+        its response twice), and comes back true once it is. Only call this
+        for a tracked visitor. The tag is ``None`` unless the pixel may go
+        into the response (:func:`~manhattan.web.rules.takes_pixel`).
         """
         media = rules.media_type(content_type)
         if counted is None:
@@ -223,7 +226,7 @@ class Tracker:
             paged = True
             self.record_page(environ, visitor, began)
         tag = None
-        if not encoded and method != "HEAD" and media == "text/html":
+        if rules.takes_pixel(method, status, media, content_encoding, content_range):
             tag = self.tag_for(environ.get("SCRIPT_NAME", ""))
         return paged, tag
 
@@ -241,4 +244,4 @@ class Tracker:
         if visitor.buffer_writes:
             visitor.buffer.insert(0, record)
         else:
-            guarded(partial(visitor.record, record))
+            visitor.record(record)
