@@ -232,7 +232,8 @@ def test_a_file_another_process_is_sending_is_left_to_it(client, stream, fallbac
 def test_a_file_that_vanished_before_it_was_opened_is_skipped(
     client, stream, fallback, monkeypatch
 ):
-    monkeypatch.setattr(fb.glob, "glob", lambda pattern: [f"{fallback}.sending-gone"])
+    gone = f"{fallback}.sending-{0:020d}-1-abcd"
+    monkeypatch.setattr(fb.glob, "glob", lambda pattern: [gone])
     log = RedisStreamLog(REDIS_URL, stream, fallback=fallback)
     log.write([rec("v", 1)])
     assert log.flush(timeout=WAIT)

@@ -125,7 +125,7 @@ def test_a_torn_fallback_line_is_dropped_with_a_warning(
     assert [json.loads(entry) for entry in reader.lrange(key, 0, -1)] == [[RECORD_A]]
     reader.close()
     assert [r.getMessage() for r in caplog.records] == [
-        "manhattan: torn fallback line dropped: b'1\\tpage\\t9.0\\ttorn\\n'"
+        "manhattan: torn fallback line dropped: b'1\\tpage\\t9.0\\ttorn\\xff\\n'"
     ]
 
 

@@ -16,7 +16,7 @@ from redis.retry import Retry
 from manhattan.backend.model import Batch
 from manhattan.backend.persistence import SQLStore
 from manhattan.log.redisstream import stream_key
-from manhattan.log.streamreader import StreamReader, StreamStore
+from manhattan.log.streamreader import PartitionsRevokedError, StreamReader, StreamStore
 from tests.conftest import RedisURL
 
 
@@ -117,18 +117,56 @@ def test_parse_pointer_refuses_other_pointers(client: redis.Redis, pointer: str)
         StreamReader(client, "s", [1, 2]).parse_pointer(pointer)
 
 
-@pytest.mark.parametrize(
-    ("partitions", "message"),
-    [
-        pytest.param([], "at least one partition", id="none"),
-        pytest.param([0, -1], "numbered from 0, not -1", id="negative"),
-    ],
-)
-def test_bad_partitions_are_refused(
-    client: redis.Redis, partitions: list[int], message: str
+def test_bad_partitions_are_refused(client: redis.Redis) -> None:
+    with pytest.raises(ValueError, match="numbered from 0, not -1"):
+        StreamReader(client, "s", [0, -1])
+    with pytest.raises(ValueError, match="numbered from 0, not -2"):
+        StreamReader(client, "s", []).take(-2, None)
+
+
+def test_a_reader_without_partitions_reads_nothing_until_it_takes_one(
+    client: redis.Redis, filled: str
 ) -> None:
-    with pytest.raises(ValueError, match=message):
-        StreamReader(client, "s", partitions)
+    reader = StreamReader(client, filled, [])
+    assert list(reader.batches(None)) == []
+    reader.take(1, "5-0")  # its committed position
+    assert list(reader.batches(None)) == [([rec("d", 7)], 1, "1=7-0")]
+    assert reader.partitions == [1]
+
+
+def test_a_partition_taken_between_batches_is_read_from_its_position(
+    client: redis.Redis, filled: str
+) -> None:
+    reader = StreamReader(client, filled, [0])
+    batches = reader.batches(None, None, lambda: 1)
+    assert next(batches) == ([rec("a", 1)], 0, "0=1-0")
+    reader.take(1, None)  # never committed: from the start
+    reader.take(0, "0-0")  # owned already: it does not move back
+    assert list(batches) == [
+        ([rec("b", 2)], 0, "0=2-0"),
+        ([rec("c", 5)], 0, "0=2-0;1=5-0"),
+        ([], 1, "0=2-0;1=6-0"),
+        ([rec("d", 7)], 0, "0=2-0;1=7-0"),
+    ]
+    assert reader.partitions == [0, 1]
+
+
+def test_a_revoked_partition_ends_the_batches_until_dropped(
+    client: redis.Redis, filled: str
+) -> None:
+    reader = StreamReader(client, filled, [0, 1])
+    batches = reader.batches(None, None, lambda: 1)
+    assert next(batches) == ([rec("a", 1)], 0, "0=1-0")
+    reader.revoke([1, 2])  # 2 is not owned: nothing to revoke there
+    with pytest.raises(PartitionsRevokedError, match=r"partitions \[1\] were taken over") as info:
+        next(batches)
+    assert info.value.partitions == [1]
+    with pytest.raises(PartitionsRevokedError):
+        list(reader.batches(None))  # still owned: still revoked
+    reader.take(2, None)
+    reader.drop([1, 2])
+    assert reader.partitions == [0]
+    assert list(reader.batches("0=1-0")) == [([rec("b", 2)], 0, "0=2-0")]
 
 
 def test_stream_store_keeps_one_pointer_per_partition(

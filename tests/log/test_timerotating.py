@@ -39,7 +39,9 @@ def line(record):
     return ("\t".join(record) + "\n").encode("ascii")
 
 
-def make_log(tmp_path, now=H1 + 10.0, **kwargs):
+# Readers here are past the grace for late writes to earlier hours
+# (test_timerotating_late.py tests those), so their pointers are 0.3's.
+def make_log(tmp_path, now=H1 + timerotating.LATE_WRITE_GRACE + 10.0, **kwargs):
     kwargs.setdefault("poll_interval", 0.01)
     clock = Clock(now)
     return TimeRotatingLog(tmp_path / "logs" / "events", clock=clock, **kwargs), clock
@@ -301,6 +303,7 @@ def write_hours(tmp_path, hours):
             offset += len("\t".join(record)) + 1
             expected.append((record, f"events.{hour}:{offset}"))
     log.close()
+    clock.now = max(hour for hour, _ in hours) + timerotating.HOUR + timerotating.LATE_WRITE_GRACE
     return log, expected
 
 
@@ -613,7 +616,9 @@ def test_stay_alive_waits_for_the_first_file(tmp_path):
     killed = Script(lambda: None, lambda: writer.write([rec("first")]))
     reader = log.process(stay_alive=True, killed_event=killed)
 
-    assert next(reader) == (rec("first"), f"events.{H2}:{len(line(rec('first')))}")
+    # The reader's clock is in H1, which has no file yet: it follows it from the start.
+    pointer = f"events.{H2}:{len(line(rec('first')))};{H1}:0"
+    assert next(reader) == (rec("first"), pointer)
     assert killed.waits == 2
     assert list(reader) == []
 
@@ -679,7 +684,8 @@ def test_stay_alive_reader_thread_follows_writes_until_killed(tmp_path):
         assert got.get(timeout=5)[0] == rec("c")
         clock.now = H2 + 1
         log.write([rec("d")])
-        assert got.get(timeout=5) == (rec("d"), f"events.{H2}:{len(line(rec('d')))}")
+        pointer = f"events.{H2}:{len(line(rec('d')))};{H1}:{3 * len(line(rec('a')))}"
+        assert got.get(timeout=5) == (rec("d"), pointer)
         killed.set()
         thread.join(5)
         assert not thread.is_alive()

@@ -35,6 +35,9 @@ from manhattan.logserver.cli import (
     missing_part,
     validate,
 )
+from tests.server.test_faults import PrivateRedis, private_redis
+
+__all__ = ["private_redis"]  # a fixture used by name
 
 MAIN = "manhattan.logserver.__main__"
 WAIT = 10.0  # seconds a bounded poll may take before the test fails
@@ -74,22 +77,25 @@ def drain(server: LogServer) -> None:
 # Pure parts
 
 
-INTENT = Intent(batch_hash([b"a"]), "q", "log.0", 10, 20)
+INTENT = Intent(batch_hash([b"a"]), "q", "log.0", 10, 20, 1, 3)
 
 
 @pytest.mark.parametrize(
-    ("intent", "key", "entries", "expected"),
+    ("intent", "key", "entries", "pending", "expected"),
     [
-        pytest.param(None, "q", [], "move", id="idle-nothing-pending"),
-        pytest.param(INTENT, "q", [], "clear", id="stale-intent"),
-        pytest.param(INTENT, "q", [b"a"], "resume", id="intent-for-these"),
-        pytest.param(INTENT, "q", [b"a", b"a"], "fresh", id="intent-for-others"),
-        pytest.param(INTENT, "other", [b"a"], "fresh", id="intent-for-another-queue"),
-        pytest.param(None, "q", [b"a"], "fresh", id="idle-with-pending"),
+        pytest.param(None, "q", [], 0, "take", id="idle-nothing-pending"),
+        pytest.param(INTENT, "q", [], 0, "clear", id="stale-intent"),
+        pytest.param(INTENT, "q", [b"a"], 3, "resume", id="intent-for-these"),
+        pytest.param(INTENT, "q", [b"a"], 2, "fresh", id="intent-for-a-removed-twin"),
+        pytest.param(INTENT, "q", [b"a", b"a"], 3, "fresh", id="intent-for-others"),
+        pytest.param(INTENT, "other", [b"a"], 3, "fresh", id="intent-for-another-queue"),
+        pytest.param(None, "q", [b"a"], 1, "fresh", id="idle-with-pending"),
     ],
 )
-def test_decide(intent: Intent | None, key: str, entries: list[bytes], expected: str) -> None:
-    assert decide(intent, key, entries) == expected
+def test_decide(
+    intent: Intent | None, key: str, entries: list[bytes], pending: int, expected: str
+) -> None:
+    assert decide(intent, key, entries, pending) == expected
 
 
 def test_batch_hash_is_of_the_entries_in_order() -> None:
@@ -132,7 +138,8 @@ def test_an_intent_round_trips_through_its_file_form() -> None:
         pytest.param(b"[1]", id="not-an-object"),
         pytest.param(b'{"batch": "x"}', id="missing-fields"),
         pytest.param(
-            b'{"batch": "x", "key": "q", "file": "f", "offset": "1", "length": 2}',
+            b'{"batch": "x", "key": "q", "file": "f", "offset": "1", "length": 2, '
+            b'"count": 1, "pending": 1}',
             id="wrong-type",
         ),
         pytest.param(b"{", id="not-json"),
@@ -195,7 +202,9 @@ def prepare(
     client.rpush(processing_key(key), *entries)
     hour_file = tmp_path / f"log.{HOUR * 400_000}"
     hour_file.write_bytes(b"old\n" + present)
-    intent = Intent(batch_hash(entries), key, hour_file.name, 4, len(data))
+    intent = Intent(
+        batch_hash(entries), key, hour_file.name, 4, len(data), len(entries), len(entries)
+    )
     (tmp_path / "log.logserver-state").write_bytes(intent.dumps())
     return hour_file
 
@@ -335,6 +344,8 @@ def test_bad_flags_exit_2_with_one_line(
 
 def test_flags_and_their_defaults() -> None:
     args = cli.build_parser().parse_args(["-p", "x", "--batch", "3"])
+    # 0.3's -k names the Redis list, as --key does.
+    assert cli.build_parser().parse_args(["-p", "x", "-k", "q:1"]).key == "q:1"
     assert (args.path, args.batch, args.redis, args.key) == (
         "x",
         3,
@@ -357,7 +368,7 @@ def write_state(tmp_path: Path, content: bytes) -> None:
         pytest.param(None, ["--redis", "http://127.0.0.1"], "cannot reach Redis", id="bad-url"),
         pytest.param(b"{", [], "log.logserver-state is damaged", id="damaged-state"),
         pytest.param(
-            Intent("h", "other:queue", "log.0", 0, 1).dumps(),
+            Intent("h", "other:queue", "log.0", 0, 1, 1, 1).dumps(),
             [],
             "unfinished batch from Redis list 'other:queue': run with --key other:queue first",
             id="state-of-another-queue",
@@ -383,13 +394,14 @@ def test_start_errors_exit_2_with_one_line(
 @pytest.mark.parametrize(
     ("path", "message"),
     [
-        pytest.param("missing/log", "does not exist (from --path", id="missing-directory"),
+        pytest.param("file/log", "cannot create log directory", id="directory-is-a-file"),
         pytest.param("dir/", "must name a file", id="directory"),
     ],
 )
 def test_bad_paths_exit_2_with_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], path: str, message: str
 ) -> None:
+    (tmp_path / "file").touch()
     assert main(["--path", f"{tmp_path}/{path}"]) == 2
     assert message in one_error_line(capsys)
 
@@ -412,14 +424,16 @@ def test_main_drains_until_sigterm(
     before = signal.getsignal(signal.SIGTERM)
     stopper = threading.Thread(target=stop_when_drained)
     stopper.start()
-    argv = ["-p", str(tmp_path / "log"), "--redis", url, "--key", key, "--log", str(own_log)]
+    # A directory that does not exist yet is created, as TimeRotatingLog does.
+    path = tmp_path / "new" / "log"
+    argv = ["-p", str(path), "--redis", url, "-k", key, "--log", str(own_log)]
     status = main([*argv, "-v"])
     stopper.join()
     assert status == 0
     assert signal.getsignal(signal.SIGTERM) is before
-    assert read_log(tmp_path / "log") == [record(1, 0), record(2, 0)]
+    assert read_log(path) == [record(1, 0), record(2, 0)]
     text = own_log.read_text()
-    assert f"draining Redis list '{key}' into {tmp_path / 'log'}" in text
+    assert f"draining Redis list '{key}' into {path}" in text
     assert "stopped after 2 entries" in text
     assert capsys.readouterr() == ("", "")
 
@@ -564,3 +578,52 @@ def test_kill_9_at_random_moments_loses_and_repeats_nothing(
     assert kills == 6
     assert process.returncode == 0
     assert read_log(path) == [rec for batch in batches for rec in batch]
+
+
+def test_an_identical_batch_after_a_removed_one_is_written_again(
+    queue: tuple[str, str, redis.Redis], tmp_path: Path
+) -> None:
+    # Killed after removing a batch from the processing list, before
+    # clearing its intent; the next batch holds the very same payload.
+    _, key, client = queue
+    entries = [entry(record(1, 0))]
+    data = line(record(1, 0))
+    prepare(client, key, tmp_path, entries, data, data)  # processing: [A], intent for it
+    client.rpush(processing_key(key), *entries)  # [A, A] before the removal...
+    Path(tmp_path / "log.logserver-state").write_bytes(
+        Intent(batch_hash(entries), key, f"log.{HOUR * 400_000}", 4, len(data), 1, 2).dumps()
+    )
+    client.ltrim(processing_key(key), 1, -1)  # ... and [A] after it
+    server = LogServer(client, key, TimeRotatingLog(tmp_path / "log"))
+    drain(server)
+    assert read_log(tmp_path / "log")[-2:] == [record(1, 0), record(1, 0)]
+
+
+def fill_until_refused(client: redis.Redis, key: str) -> list[list[str]]:
+    """Push entries of two records until Redis is out of memory, a hundred
+    at a time, then one at a time; the records pushed."""
+    pushed: list[list[str]] = []
+    for size in (100, 1):
+        for _ in range(10**5):
+            records = [record(len(pushed) + n, i) for n in range(size) for i in range(2)]
+            try:
+                client.rpush(key, *(entry(*records[i : i + 2]) for i in range(0, 2 * size, 2)))
+            except redis.exceptions.OutOfMemoryError:
+                break
+            pushed += records
+    return pushed
+
+
+def test_a_redis_out_of_memory_is_drained(private_redis: PrivateRedis, tmp_path: Path) -> None:
+    client = redis.Redis.from_url(private_redis.url)
+    used = int(client.info("memory")["used_memory"])
+    client.config_set("maxmemory", used + 2 * 1024 * 1024)
+    client.config_set("maxmemory-policy", "noeviction")
+    pushed = fill_until_refused(client, "q")
+    with pytest.raises(redis.exceptions.OutOfMemoryError):
+        client.lmove("q", "elsewhere")  # what the log server used to do
+    server = LogServer(client, "q", TimeRotatingLog(tmp_path / "log"), batch=500)
+    drain(server)
+    assert read_log(tmp_path / "log") == pushed
+    client.rpush("q", entry(record(0, 9)))  # app servers can push again
+    client.close()

@@ -17,14 +17,24 @@ a record to a Redis outage and no request waits for one:
   the remote stopped taking it. A failing remote is tried again after
   ``RETRY_SECONDS``, doubling up to ``MAX_RETRY_SECONDS``; when the file is
   sent, the backlog is clear and writes go to the remote again.
-- Processes may share one path: appenders take a shared lock, a sender an
-  exclusive one on the file it renamed, and a renamed file that another
-  process is sending is left to it. Files left by a crash are sent by the
-  next process that starts, or by a running sender within
-  ``IDLE_CHECK_SECONDS``.
+- Processes may share one path. Appenders take a shared lock on the file,
+  a sender an exclusive one (``flock``) on the file it sends, for as long
+  as it sends it, so only one process ever sends a given file; a renamed
+  file that another process is sending is left to it. Only names of the
+  exact form ``<path>.sending-<time>-<pid>-<hex>`` are data: the offset
+  files and their temporary files (``<file>.sent``, ``<file>.sent.<pid>.tmp``)
+  never are. Files left by a crashed process (its lock is gone with it) are
+  adopted: sent by the next process that starts, or by a running sender
+  within ``IDLE_CHECK_SECONDS``, resuming at their noted offset; offset
+  files whose data file is gone (a crash between the two deletions) are
+  removed then too. An unexpected local error (say a full disk) is logged
+  and retried like a remote failure: it never ends the sender thread.
 
 Delivery is at least once: a chunk whose reply was lost after the remote
-applied it (a timeout, not a refused connection) is sent again.
+applied it (a timeout, or the remote killed before it answered, rather
+than a refused connection) is sent again. Nothing else is sent twice: a
+chunk is sent by the one process holding its file's lock, and the offset
+noted after it is replaced whole.
 """
 
 from __future__ import annotations
@@ -40,6 +50,8 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
+
+from manhattan.log.text import TORN_MARK, append_lines
 
 logger = logging.getLogger("manhattan.log")
 
@@ -62,6 +74,13 @@ Send = Callable[[list[bytes]], None]
 """Delivers lines (each ending in a newline) whole, or raises one of ``errors``."""
 
 
+def _sending_names(path: str) -> re.Pattern[str]:
+    """The names of ``path``'s files being sent: group 1 is the data
+    file's suffix, group 2 (if any) that of its offset file or temporary."""
+    data = r"(\.sending-\d+-\d+-[0-9a-f]+)"
+    return re.compile(re.escape(path) + data + r"(\.sent(?:\.\d+)?(?:\.tmp)?)?")
+
+
 def default_path(name: str) -> str:
     """``manhattan-<name>.fallback`` in the system temp directory (characters
     other than letters, digits, ``.``, ``_`` and ``-`` become ``_``)."""
@@ -82,6 +101,7 @@ class Fallback:
         what: str = "Redis",
     ) -> None:
         self.path = os.path.abspath(os.fspath(path))
+        self._names = _sending_names(self.path)
         self.send = send
         self.errors = errors
         self.what = what
@@ -138,7 +158,16 @@ class Fallback:
         wait = RETRY_SECONDS
         while not self._closing.is_set():
             self._wake.clear()
-            if not self._resend():
+            try:
+                sent = self._resend()
+            except OSError as exc:
+                # Local trouble (a full disk, a file another process removed):
+                # what is unsent stays in its file, so trying later loses nothing.
+                logger.warning(
+                    "manhattan: fallback %s not sent (%s), trying again", self.path, exc
+                )
+                sent = False
+            if not sent:
                 # Not woken by writes: they come at request rate, and the remote is down.
                 self._closing.wait(wait)
                 wait = min(wait * 2, MAX_RETRY_SECONDS)
@@ -159,14 +188,7 @@ class Fallback:
                 # Shared: appenders run together, a sender waits for them.
                 fcntl.flock(fd, fcntl.LOCK_SH)
                 if self._is_current(fd):
-                    size = os.fstat(fd).st_size
-                    if size and os.pread(fd, 1, size - 1) != b"\n":
-                        # A crash tore the last append: end that line, or our
-                        # first record would be glued to it and lost with it.
-                        data = b"\n" + data
-                    written = os.write(fd, data)
-                    while written < len(data):  # full disk or signal: keep the rest whole
-                        written += os.write(fd, data[written:])
+                    append_lines(fd, data)
                     return
             finally:
                 os.close(fd)
@@ -199,9 +221,18 @@ class Fallback:
         return all(self._send_file(path, wait=path == mine) for path in paths)
 
     def _leftovers(self) -> list[str]:
-        """Files renamed for sending and not deleted, oldest first."""
-        found = glob.glob(glob.escape(self.path) + ".sending-*")
-        return sorted(path for path in found if not path.endswith(SENT_SUFFIX))
+        """Files renamed for sending and not deleted, oldest first; offset
+        files left without their data file are removed."""
+        files = []
+        for path in glob.glob(glob.escape(self.path) + ".sending-*"):
+            name = self._names.fullmatch(path)
+            if name is None:
+                continue  # not ours
+            if name[2] is None:
+                files.append(path)
+            elif not os.path.exists(self.path + name[1]):
+                _remove(path)  # its file was sent and deleted by a process that then died
+        return sorted(files)
 
     def _send_file(self, path: str, *, wait: bool) -> bool:
         """Send and delete one file; True if sent or another process has it."""
@@ -220,15 +251,15 @@ class Fallback:
             with os.fdopen(os.dup(fd), "rb") as file:
                 data = file.read()
             sent = _sent_offset(path)
-            try:
-                while sent < len(data):
-                    chunk, size = next_lines(data, sent, RESEND_CHUNK)
+            while sent < len(data):
+                chunk, size = next_lines(data, sent, RESEND_CHUNK)
+                try:
                     self.send(chunk)
-                    sent += size
-                    _save_offset(path, sent)
-            except self.errors as exc:
-                logger.warning("manhattan: %s unavailable (%s), fallback kept", self.what, exc)
-                return False
+                except self.errors as exc:
+                    logger.warning("manhattan: %s unavailable (%s), fallback kept", self.what, exc)
+                    return False
+                sent += size
+                _save_offset(path, sent)
             os.unlink(path)
             _remove(path + SENT_SUFFIX)
             return True
@@ -249,7 +280,7 @@ def _sent_offset(path: str) -> int:
 def _save_offset(path: str, sent: int) -> None:
     """Note that ``sent`` bytes of ``path`` were delivered (replaced whole,
     so a crash leaves the old offset or the new one)."""
-    temporary = f"{path}{SENT_SUFFIX}.tmp"
+    temporary = f"{path}{SENT_SUFFIX}.{os.getpid()}.tmp"
     with open(temporary, "wb") as file:
         file.write(str(sent).encode())
     os.replace(temporary, path + SENT_SUFFIX)
@@ -262,13 +293,14 @@ def _remove(path: str) -> None:
 
 def next_lines(data: bytes, start: int, count: int) -> tuple[list[bytes], int]:
     """Up to ``count`` lines of ``data`` from byte ``start`` (each ending in a
-    newline; empty lines skipped), and how many bytes they span."""
+    newline; empty lines and lines of a lone :data:`~manhattan.log.text.TORN_MARK`
+    skipped), and how many bytes they span."""
     lines: list[bytes] = []
     position = start
     while position < len(data) and len(lines) < count:
         end = data.find(b"\n", position)
         end = len(data) if end < 0 else end
-        if end > position:
+        if end > position and data[position:end] != TORN_MARK:
             lines.append(data[position:end] + b"\n")
         position = end + 1
     return lines, min(position, len(data)) - start

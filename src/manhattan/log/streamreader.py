@@ -12,6 +12,12 @@ sharing one database never overwrite each other's positions, and a
 partition can later move to another worker with its position.
 :class:`StreamStore` does that translation around a store, so the worker's
 single pointer and its counts still commit in one transaction.
+
+The owned partitions may change while the reader runs, between batches:
+:meth:`StreamReader.take` adds a partition at its committed position, and
+:meth:`StreamReader.revoke` makes the next batch boundary raise
+:class:`PartitionsRevokedError`, for the worker to forget what it counted and
+has not committed, :meth:`StreamReader.drop` them, and read on.
 """
 
 from __future__ import annotations
@@ -33,6 +39,16 @@ START = "0-0"
 
 DEFAULT_COUNT = 1000
 """Entries per read when the caller gives no ``size``."""
+
+
+class PartitionsRevokedError(Exception):
+    """Partitions this reader read are no longer its own (another worker
+    took them over): what was read from them since the last commit must
+    not be committed."""
+
+    def __init__(self, partitions: Iterable[int]) -> None:
+        self.partitions = sorted(partitions)
+        super().__init__(f"partitions {self.partitions} were taken over")
 
 
 class StreamReader:
@@ -57,14 +73,58 @@ class StreamReader:
         trim: bool = True,
     ) -> None:
         owned = sorted(set(partitions))
-        if not owned:
-            raise ValueError("a stream reader needs at least one partition")
-        if owned[0] < 0:
+        if owned and owned[0] < 0:
             raise ValueError(f"partitions are numbered from 0, not {owned[0]}")
         self.client = client
         self.stream = stream
         self.partitions = owned
+        """The partitions owned (none: a stand-by reader, until :meth:`take`)."""
         self.trim = trim
+        self._lock = threading.Lock()
+        self._taken: dict[int, str | None] = {}
+        self._revoked: set[int] = set()
+
+    def take(self, partition: int, position: str | None) -> None:
+        """Own ``partition`` from the next batch on, reading it after
+        ``position`` (its committed position; ``None``: from the start);
+        nothing changes if it is owned already. Safe to call from another
+        thread."""
+        if partition < 0:
+            raise ValueError(f"partitions are numbered from 0, not {partition}")
+        with self._lock:
+            self._taken[partition] = position
+            self._revoked.discard(partition)
+
+    def revoke(self, partitions: Iterable[int]) -> None:
+        """Make the next batch boundary raise :class:`PartitionsRevokedError` for
+        those of ``partitions`` owned. Safe to call from another thread."""
+        with self._lock:
+            self._revoked.update(partitions)
+
+    def drop(self, partitions: Iterable[int]) -> None:
+        """Stop owning ``partitions`` at once (between passes of :meth:`batches`)."""
+        gone = set(partitions)
+        with self._lock:
+            self._revoked -= gone
+            for partition in gone:
+                self._taken.pop(partition, None)
+            self.partitions = [p for p in self.partitions if p not in gone]
+
+    def _changes(self, positions: dict[int, str], active: list[int]) -> None:
+        """Apply what :meth:`take` and :meth:`revoke` asked for since the last batch."""
+        with self._lock:
+            revoked = self._revoked & set(self.partitions)
+            if revoked:
+                raise PartitionsRevokedError(revoked)
+            # One owned already keeps its place: it never moves back.
+            taken = {p: at for p, at in self._taken.items() if p not in self.partitions}
+            self._taken = {}
+            if taken:
+                self.partitions = sorted({*self.partitions, *taken})
+        for partition, position in taken.items():
+            if position is not None:
+                positions[partition] = position
+            active.append(partition)
 
     def pointer_name(self, partition: int) -> str:
         """The name under which the store keeps ``partition``'s position."""
@@ -99,6 +159,7 @@ class StreamReader:
         killed = killed_event if killed_event is not None else threading.Event()
         positions = self.parse_pointer(process_from)
         active = list(self.partitions)
+        self._changes(positions, active)
         while active and not killed.is_set():
             for partition in list(active):
                 count = DEFAULT_COUNT if size is None else max(1, size())
@@ -115,6 +176,7 @@ class StreamReader:
                 yield records, len(lines) - len(records), self.format_pointer(positions)
                 if killed.is_set():
                     return
+                self._changes(positions, active)
 
 
 class PointerStore(Store, Protocol):
@@ -170,4 +232,4 @@ class StreamStore:
             logger.warning("could not trim stream %s (%s)", reader.stream, exc)
 
 
-__all__ = ["PointerStore", "StreamReader", "StreamStore"]
+__all__ = ["PartitionsRevokedError", "PointerStore", "StreamReader", "StreamStore"]

@@ -8,6 +8,7 @@ string, including lone surrogates and characters outside the BMP.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 
@@ -27,8 +28,39 @@ _ESCAPED = re.compile(
 )
 
 
+TORN_MARK = b"\xff"
+"""Ends a line a write left unfinished: writers escape every non-ASCII
+character, so no reader takes such a line for a record, even one cut
+after its last tab. A line holding only the mark ended nothing (the file's
+end was seen in the middle of another process's write) and is skipped."""
+
+
 class MalformedLineError(ValueError):
     """A line that does not decode to a record; the message says why."""
+
+
+def append_lines(fd: int, data: bytes, known_end: int = -1) -> int:
+    """Append ``data`` (whole lines) to the file open at ``fd`` (readable,
+    ``O_APPEND``), all of it; returns the file's size after it, as far as
+    this call can tell.
+
+    A write cut short by a full disk (``OSError`` after part of it) leaves
+    an unfinished last line; the next append, by this process or another,
+    ends it with :data:`TORN_MARK` and a newline first, so its records are
+    not glued to that line and lost with it: readers skip the torn line as
+    malformed. (Seeing the end of another writer's unfinished write adds a
+    line of the mark alone, which readers skip.) Short writes (a signal)
+    are finished. ``known_end`` is what the caller's last append returned:
+    while the file still ends there, its last byte is that append's newline
+    and is not read again (a syscall saved on every write of a lone writer).
+    """
+    size = os.lseek(fd, 0, os.SEEK_END)
+    if size and size != known_end and os.pread(fd, 1, size - 1) != b"\n":
+        data = TORN_MARK + b"\n" + data
+    written = os.write(fd, data)
+    while written < len(data):
+        written += os.write(fd, data[written:])
+    return size + len(data)
 
 
 def _plain(text: str, tabs: int, newlines: int) -> bool:
@@ -77,6 +109,8 @@ def decode_line(line: bytes) -> Record:
         record = line.decode("ascii").split("\t")
         if len(record) >= MIN_FIELDS:
             return record
+    if line.endswith(TORN_MARK):
+        raise MalformedLineError("a torn line: the end of a write that was cut short")
     fields = line.split(b"\t")
     if len(fields) < MIN_FIELDS:
         raise MalformedLineError(

@@ -9,20 +9,23 @@ Two Redis lists and one small state file take part: the queue ``KEY`` that
 app servers ``RPUSH`` to, the processing list ``KEY:processing``, and
 ``LOGPATH.logserver-state`` next to the log, which is either absent
 ("idle") or holds an *intent*: the hash of the batch of entries being
-written, the hour file it goes to, the byte offset where it starts and its
+written, how many entries it is and how long the processing list was with
+them, the hour file it goes to, the byte offset where it starts and its
 length. Each cycle runs these steps, every one atomic on its own:
 
 1. If the processing list is empty and the state is an intent, clear it.
-2. Move up to ``--batch`` entries from the queue's left end onto the
-   processing list (``BLMOVE``/``LMOVE``: an entry is in exactly one list).
-3. Read the processing list; if the state's intent is for exactly these
-   entries, go to 5 (recovery); otherwise (fresh) validate them, and for
-   the valid records write the intent (temporary file, fsync, rename, fsync
-   of the directory).
+2. If the processing list is empty, rename the queue to it once the queue
+   has entries (``RENAMENX``: an entry is in exactly one list; app servers
+   go on pushing to a new queue).
+3. Read the first ``--batch`` entries of the processing list and its
+   length; if the state's intent is for exactly these entries and that
+   length, go to 5 (recovery); otherwise (fresh) validate them, and for
+   the valid records write the intent (temporary file, fsync, rename,
+   fsync of the directory).
 4. Append the records to the hour file and fsync it.
 5. (Recovery) read the bytes at the intent's offset: the part of the batch
    already there is kept and only the rest is appended, then fsynced.
-6. Delete the processing list.
+6. Remove the batch from the head of the processing list (``LTRIM``).
 7. Clear the intent (unlink, fsync of the directory).
 
 A kill at any moment leaves the server between two steps. An entry leaves
@@ -32,10 +35,17 @@ happens only when no intent matches the entries, so before this batch
 reached step 3: nothing of it is in the log yet. Recovery appends exactly
 the bytes that are missing at the recorded offset: a kill after 4 (the
 whole batch there) appends nothing, a kill inside 4's write (a short write)
-appends the rest. Step 1 keeps a stale intent (a kill between 6 and 7) from
-matching a new batch that happens to hold the same payloads, and 7 happens
-before the next 2 for the same reason. So each record is in the log exactly
-once.
+appends the rest. A kill between 6 and 7 leaves an intent whose batch is
+gone, and the next entries may hold the very same payloads: the length
+tells them apart, since between two renames the processing list only
+shrinks, by each batch at its step 6, so it is never again as long as the
+intent says; and step 1 clears such an intent before the next rename. So
+each record is in the log exactly once.
+
+Redis refuses commands that may need memory when it is at ``maxmemory``
+(``RPUSH``, ``LMOVE``), but none of the steps above needs any (``LRANGE``,
+``LLEN``, ``RENAMENX``, ``LTRIM``): the server drains a full Redis, which
+frees the memory app servers need to push again.
 
 This holds for one log server per queue and per log path, and when nothing
 else writes to the log path. A state that records an intent for another

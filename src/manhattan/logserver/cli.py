@@ -2,6 +2,7 @@
 
     manhattan-log-server --path /var/log/manhattan/log --redis redis://127.0.0.1:6379/0
 
+It creates the log's directory if need be, as ``TimeRotatingLog`` does.
 Bad flags, an unusable log path or an unreachable Redis at start end it
 with one line on stderr and exit status 2; SIGTERM and SIGINT end the
 cycle under way and exit 0. Why a kill loses and repeats nothing is told in
@@ -38,6 +39,9 @@ logger = logging.getLogger("manhattan.logserver")
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 BLOCK_SECONDS = 1.0
 """How long one wait for the queue lasts: a signal is acted on within it."""
+POLL_SECONDS = 0.05
+"""How often a waiting server looks at the queue (reads only: no command
+that Redis refuses when it is out of memory)."""
 BACKOFF_FIRST = 0.1
 BACKOFF_MAX = 5.0
 STATE_SUFFIX = ".logserver-state"
@@ -52,13 +56,18 @@ class StartError(Exception):
 
 @dataclass(frozen=True)
 class Intent:
-    """A batch about to be appended: its hash, its queue, where it goes, its size."""
+    """A batch about to be appended: its hash, its queue, where it goes, its
+    size, how many entries it is (the head of the processing list) and how
+    long the processing list was with them (it only shrinks, by the batches
+    removed: the length tells whether this batch was)."""
 
     batch: str
     key: str
     file: str
     offset: int
     length: int
+    count: int
+    pending: int
 
     def dumps(self) -> bytes:
         """The state file's content."""
@@ -77,6 +86,8 @@ class Intent:
             (intent.file, str),
             (intent.offset, int),
             (intent.length, int),
+            (intent.count, int),
+            (intent.pending, int),
         )
         if not all(isinstance(value, kind) for value, kind in types):
             raise ValueError(f"not an intent: {data[:200]!r}")
@@ -91,20 +102,27 @@ def batch_hash(entries: Sequence[bytes]) -> str:
     return digest.hexdigest()
 
 
-Decision = Literal["move", "clear", "resume", "fresh"]
+Decision = Literal["take", "clear", "resume", "fresh"]
 
 
-def decide(intent: Intent | None, key: str, entries: Sequence[bytes]) -> Decision:
-    """What to do with the processing list ``entries`` given the state's ``intent``.
+def decide(intent: Intent | None, key: str, entries: Sequence[bytes], pending: int) -> Decision:
+    """What to do with ``entries``, the head of a processing list of
+    ``pending`` entries, given the state's ``intent``.
 
-    ``move``: nothing pending, take entries from the queue. ``clear``: the
-    intent is stale (its batch was removed), clear it before taking any.
-    ``resume``: the intent is for these entries: append what is missing.
+    ``take``: nothing pending, take the queue. ``clear``: the intent is
+    stale (its batch was removed), clear it before taking any. ``resume``:
+    the intent is for these entries, still there: append what is missing.
     ``fresh``: these entries were never written.
     """
     if not entries:
-        return "move" if intent is None else "clear"
-    if intent is not None and intent.key == key and intent.batch == batch_hash(entries):
+        return "take" if intent is None else "clear"
+    if (
+        intent is not None
+        and intent.key == key
+        and intent.pending == pending
+        and intent.count == len(entries)
+        and intent.batch == batch_hash(entries)
+    ):
         return "resume"
     return "fresh"
 
@@ -232,40 +250,50 @@ class LogServer:
         self.state.save(intent)
         self.intent = intent
 
-    def _pending(self) -> list[bytes]:
-        return cast(list[bytes], self.client.lrange(self.processing, 0, -1))
+    def _head(self, count: int) -> tuple[list[bytes], int]:
+        """The first ``count`` entries of the processing list, and its length."""
+        entries = cast(list[bytes], self.client.lrange(self.processing, 0, count - 1))
+        return entries, int(self.client.llen(self.processing))
+
+    def _take(self, block: float) -> bool:
+        """Make the queue the processing list, once it has entries (waiting
+        up to ``block`` seconds); whether it had. A rename needs no memory,
+        so a Redis that is out of memory is drained too."""
+        deadline = time.monotonic() + block
+        while not self.client.llen(self.key):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(POLL_SECONDS)
+        # Only this server renames, and only onto an empty processing list.
+        return bool(self.client.renamenx(self.key, self.processing))
 
     def cycle(self, block: float = BLOCK_SECONDS) -> bool:
         """Take and write one batch (waiting up to ``block`` seconds for one);
         whether there was one."""
-        entries = self._pending()
-        decision = decide(self.intent, self.key, entries)
+        count = self.batch if self.intent is None else self.intent.count
+        entries, pending = self._head(count)
+        decision = decide(self.intent, self.key, entries, pending)
         if decision == "clear":
             self._save(None)
-        if decision in ("move", "clear"):
-            # Redis takes fractions of a second, though redis-py's hint says int.
-            wait = cast(int, block)
-            if self.client.blmove(self.key, self.processing, wait, "LEFT", "RIGHT") is None:
+        if decision in ("take", "clear"):
+            if not self._take(block):
                 return False
-            if self.batch > 1:
-                pipe = self.client.pipeline(transaction=True)
-                for _ in range(self.batch - 1):
-                    pipe.lmove(self.key, self.processing, "LEFT", "RIGHT")
-                pipe.execute()
-            entries = self._pending()
-            decision = decide(self.intent, self.key, entries)
+            entries, pending = self._head(self.batch)
+            decision = "fresh"
         records, problems = validate(entries)
         if decision == "resume":
             self._resume(records)
         else:
-            self._fresh(entries, records, problems)
-        self.client.delete(self.processing)
+            self._fresh(entries, pending, records, problems)
+        self.client.ltrim(self.processing, len(entries), -1)
         if self.intent is not None:
             self._save(None)
         self.batches += len(entries)
         return True
 
-    def _fresh(self, entries: list[bytes], records: list[Record], problems: list[str]) -> None:
+    def _fresh(
+        self, entries: list[bytes], pending: int, records: list[Record], problems: list[str]
+    ) -> None:
         for problem in problems:
             logger.warning("skipped a bad entry of Redis list %r: %s", self.key, problem)
         self.skipped += len(problems)
@@ -279,7 +307,10 @@ class LogServer:
         except FileNotFoundError:
             offset = 0
         data = encode_records(records)
-        self._save(Intent(batch_hash(entries), self.key, name, offset, len(data)))
+        intent = Intent(
+            batch_hash(entries), self.key, name, offset, len(data), len(entries), pending
+        )
+        self._save(intent)
         self.log.write(records)
         _fsync(path)
         if offset == 0:  # a new file: its directory entry must last too
@@ -329,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     add = parser.add_argument
     add("-p", "--path", required=True, help="the log to write: TimeRotatingLog base path")
     add("--redis", default=DEFAULT_REDIS, help=f"Redis URL (default {DEFAULT_REDIS})")
-    add("--key", default=DEFAULT_KEY, help=f"the Redis list (default {DEFAULT_KEY})")
+    add("-k", "--key", default=DEFAULT_KEY, help=f"the Redis list (default {DEFAULT_KEY})")
     add("--batch", type=_positive_int, default=100, help="entries per write (default 100)")
     add("--log", help="write the server's own log (errors, and with -v progress) to this file")
     add("-v", "--verbose", action="store_true", help="log each batch")
@@ -352,8 +383,13 @@ def open_server(args: argparse.Namespace) -> LogServer:
         log = TimeRotatingLog(args.path)
     except ValueError as exc:
         raise StartError(f"--path: {exc}") from None
-    if not os.path.isdir(log.directory):
-        raise StartError(f"log directory {log.directory} does not exist (from --path {args.path})")
+    try:
+        os.makedirs(log.directory, exist_ok=True)
+    except OSError as exc:
+        raise StartError(
+            f"cannot create log directory {log.directory} (from --path {args.path}): "
+            f"{exc.strerror}"
+        ) from None
     try:
         client = redis.Redis.from_url(
             args.redis,
