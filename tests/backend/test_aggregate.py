@@ -15,6 +15,8 @@ import pytest
 
 from manhattan.backend.aggregate import (
     AWAITING_PIXEL,
+    BAD_NAME,
+    BAD_VALUE,
     CRAWLER,
     HELD_OVERFLOW,
     MALFORMED,
@@ -362,9 +364,29 @@ def test_held_events_are_bounded() -> None:
         pytest.param(["1", "goal", "1.0", "a", "0", "Buy"], MALFORMED, id="short-goal"),
         pytest.param(["1", "split", "1.0", "a", "0", "T"], MALFORMED, id="short-split"),
         pytest.param(["1", "goal", "1.0", "h", "0", "Buy", "ten", "", ""], MALFORMED, id="value"),
-        pytest.param(["1", "goal", "1.0", "h", "0", "Buy", "inf", "", ""], MALFORMED, id="inf"),
+        pytest.param(["1", "goal", "1.0", "h", "0", "Buy", "inf", "", ""], BAD_VALUE, id="inf"),
         pytest.param(["1", "goal", "1.0", "h", "0", "", "", "", ""], MALFORMED, id="no-goal"),
         pytest.param(["1", "split", "1.0", "h", "0", "", "x"], MALFORMED, id="no-test"),
+        pytest.param(split("h", "T", ""), MALFORMED, id="no-population"),
+        pytest.param(goal("h", "Buy\x00"), BAD_NAME, id="nul-goal"),
+        pytest.param(goal("h", "Buy\udc80"), BAD_NAME, id="surrogate-goal"),
+        pytest.param(goal("h", "B" * 10_000), BAD_NAME, id="10kb-goal"),
+        pytest.param(split("h", "T\x00", "x"), BAD_NAME, id="nul-test"),
+        pytest.param(split("h", "T" * 2800, "x"), BAD_NAME, id="long-test"),
+        pytest.param(split("h", "T", "\ud800"), BAD_NAME, id="surrogate-population"),
+        pytest.param(split("h", "T", "p" * 513), BAD_NAME, id="long-population"),
+        pytest.param(pixel("h\x00"), BAD_NAME, id="nul-visitor"),
+        pytest.param(pixel("h" * 600), BAD_NAME, id="long-visitor"),
+        pytest.param(pixel("h", site=str(2**31)), MALFORMED, id="site-beyond-32-bits"),
+        pytest.param(pixel("h", site=str(2**63)), MALFORMED, id="site-beyond-64-bits"),
+        pytest.param(pixel("h", site="9" * 5000), MALFORMED, id="site-of-5000-digits"),
+        pytest.param(goal("h", "Buy", "1e200"), BAD_VALUE, id="huge-value"),
+        pytest.param(goal("h", "Buy", "-1e200"), BAD_VALUE, id="huge-negative-value"),
+        pytest.param(goal("h", "Buy", "1e16"), BAD_VALUE, id="value-beyond-bound"),
+        pytest.param(goal("h", "Buy", "nan"), BAD_VALUE, id="nan-value"),
+        pytest.param(goal("h", "Buy", at=1.7e12), MALFORMED, id="milliseconds"),
+        pytest.param(goal("h", "Buy", at=-5.0), MALFORMED, id="negative-timestamp"),
+        pytest.param(goal("h", "Buy", at=253402300800.0), MALFORMED, id="year-10000"),
     ],
 )
 def test_bad_records_are_skipped_and_counted(record: list[str], reason: str) -> None:
@@ -384,7 +406,11 @@ def test_crossover_visitors_are_counted_once_and_stay_put() -> None:
 
 
 def test_split_weights_are_recorded() -> None:
-    record = [*split("a", "T", "x"), '{"x": 1, "y": 3, "bad": "w", "neg": -1}']
+    record = [
+        *split("a", "T", "x"),
+        '{"x": 1, "y": 3, "bad": "w", "neg": -1, "inf": 1e999, "big": 1%s, "no": true}'
+        % ("0" * 400),
+    ]
     _, totals = run([pixel("a"), record])
     assert totals.batches[0].tests["T"].weights == {"x": 1.0, "y": 3.0}
 

@@ -61,3 +61,15 @@ def test_a_new_state_is_small() -> None:
 def test_what_is_not_a_state_is_refused(text: str) -> None:
     with pytest.raises(ValueError, match="not a stored visitor state"):
         VisitorState.from_json(text)
+
+
+def test_a_lone_surrogate_is_escaped_so_every_database_takes_the_state() -> None:
+    state = VisitorState()
+    state.visit = Visit("http://x/\udc80", "", "UA é", "1.2.3.4", {})
+    text = state.to_json()
+    assert text.isascii()
+    text.encode("utf-8")  # would raise for a raw lone surrogate
+    again = VisitorState.from_json(text)
+    assert again.visit is not None
+    assert again.visit.url == "http://x/\udc80"
+    assert again.visit.user_agent == "UA é"

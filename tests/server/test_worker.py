@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from manhattan.backend.aggregate import Aggregator
-from manhattan.backend.model import Batch
+from manhattan.backend.model import Batch, QueryError
 from manhattan.backend.persistence import SQLStore, StoreError
+from manhattan.backend.persistence.engine import CommitRefusedError, TransientStoreError
 from manhattan.backend.rollups import build_rollups, is_crawler
 from manhattan.log.memory import MemoryLog
 from manhattan.log.timerotating import TimeRotatingLog
@@ -140,12 +141,14 @@ class FlakyStore:
             self.failed += 1
             if self.on_failure is not None:
                 self.on_failure()
-            raise StoreError("commit failed on sqlite:///test.db: database is locked")
+            raise TransientStoreError("commit failed on sqlite:///test.db: database is locked")
         self.store.commit(batch)
         self.pointers.append(batch.pointer)
 
 
-def log_at(tmp_path: Path, now: float = T + 30) -> tuple[TimeRotatingLog, Clock]:
+# Past the 300 s in which readers follow the hour before T for late writes,
+# so their pointers name T's file alone.
+def log_at(tmp_path: Path, now: float = T + 630) -> tuple[TimeRotatingLog, Clock]:
     clock = Clock(now)
     return TimeRotatingLog(tmp_path / "logs" / "events", clock=clock), clock
 
@@ -201,7 +204,9 @@ def test_once_counts_a_hand_checked_stream(tmp_path: Path) -> None:
         worker.run(threading.Event(), once=True)
         assert counts_of(store) == FIRST_COUNTS
         assert store.count("viewed page", site_id=1) == 2
-        assert store.count("viewed page", site_id=2) == 0
+        # Site 2's visitor never loaded the pixel: site 2 was never counted.
+        with pytest.raises(QueryError, match=r"no site 2 .* not loaded the tracking pixel"):
+            store.count("viewed page", site_id=2)
         assert store.results("Button", ["purchase", "signup"]) == {
             "blue": [20.0, 0.0],
             "red": [15.0, 1.0],
@@ -654,3 +659,126 @@ def test_progress_rate_by_default_is_since_the_start_until_now() -> None:
     # The rate is taken after `elapsed` was: at most 50 / elapsed.
     assert 0 < rate <= 50 / elapsed
     assert Progress(events=0).rate() == 0.0
+
+
+class RefusingStore(FlakyStore):
+    """A real SQLStore whose commits raise ``error`` (counting them)."""
+
+    def __init__(self, store: SQLStore, error: Exception) -> None:
+        super().__init__(store)
+        self.error = error
+
+    def commit(self, batch: Batch) -> None:
+        self.failed += 1
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        pytest.param(
+            CommitRefusedError("commit failed on sqlite:///t.db: no such table: counts"),
+            "commit failed on sqlite:///t.db: no such table: counts",
+            id="refused",
+        ),
+        pytest.param(
+            StoreError("commit failed on sqlite:///t.db: who knows"),
+            "commit failed on sqlite:///t.db: who knows",
+            id="unclassified-store-error",
+        ),
+    ],
+)
+def test_a_commit_the_database_refuses_is_not_retried(
+    tmp_path: Path, error: Exception, message: str
+) -> None:
+    log, _ = log_at(tmp_path)
+    write_each(log, FIRST)
+    with open_store(tmp_path) as real:
+        store = RefusingStore(real, error)
+        # Even with store errors retried on the read path, a refusal ends the run.
+        worker = make_worker(log, store, retry=0.0, retry_on=(StoreError,))
+        with pytest.raises(CommitRefusedError) as raised:
+            worker.run(threading.Event(), once=True)
+    assert str(raised.value) == message
+    assert store.failed == 1
+
+
+def test_a_real_refusal_ends_the_run_at_once(tmp_path: Path) -> None:
+    log, _ = log_at(tmp_path)
+    write_each(log, FIRST)
+    with open_store(tmp_path) as store:
+        with store._engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE counts")
+        worker = make_worker(log, store, retry=0.0, retry_on=(StoreError,), flush_every=3)
+        with pytest.raises(CommitRefusedError, match="no such table: counts") as raised:
+            worker.run(threading.Event())
+    assert "trying again cannot help" in str(raised.value)
+    assert worker.progress.commits == 0
+
+
+class TouchyRollup:
+    """A user rollup whose bucket no store can hold for one user agent,
+    and that raises for another."""
+
+    name = "touchy"
+    per_visitor = True
+
+    def bucket(self, timestamp: float, visit: Any) -> str:
+        if visit.user_agent == "boom":
+            raise ValueError("the rollup's own bug")
+        return "nul\x00" if visit.user_agent == "nul" else "fine"
+
+
+def test_skipped_records_are_logged_at_most_every_ten_seconds(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    memory = MemoryLog()
+    clock = Clock(100.0)
+    for i in range(4):
+        vid = f"{i:040x}"
+        memory.write([pixel_record(stamp(i), vid, "1")])
+        memory.write([page(i, vid, "boom"), page(i, f"{i + 10:040x}")])
+    with open_store(tmp_path) as store:
+        aggregator = Aggregator([*build_rollups(), TouchyRollup()], is_crawler=is_crawler)
+        worker = Worker(memory, store, aggregator, clock=clock, flush_every=3)
+        stop = threading.Event()
+        with caplog.at_level(logging.ERROR, logger="manhattan.server"):
+            worker._chunks = (
+                lambda stop: iter(  # type: ignore[method-assign]
+                    [(memory.records[i : i + 3], 0, str(i + 3)) for i in range(0, 12, 3)]
+                )
+            )
+            for number, chunk in enumerate(worker._chunks(stop)):
+                clock.now = 100.0 + (11.0 if number == 3 else 0.0)
+                worker._count(*chunk)
+            worker.flush(stop)
+        assert store.filtered()["uncountable record"] == 4
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages == [
+        "skipped uncountable record in the log between None and 3: ValueError: the "
+        "rollup's own bug (record 'page 1764000000.0000 " + "0" * 40 + "'); "
+        "1 skipped in all since the last such message",
+        "skipped uncountable record in the log between 9 and 12: ValueError: the "
+        "rollup's own bug (record 'page 1764000003.0000 " + "0" * 39 + "3'); "
+        "3 skipped in all since the last such message",
+    ]
+
+
+def test_an_entry_no_store_can_hold_is_dropped_and_the_rest_committed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    memory = MemoryLog()
+    memory.write([page(1, A, "nul"), pixel_record(stamp(2), A, "1"), page(3, B)])
+    memory.write([pixel_record(stamp(4), B, "1")])
+    with open_store(tmp_path) as store:
+        aggregator = Aggregator([*build_rollups(), TouchyRollup()], is_crawler=is_crawler)
+        worker = Worker(memory, store, aggregator)
+        with caplog.at_level(logging.ERROR, logger="manhattan.server"):
+            worker.run(threading.Event(), once=True)
+        assert store.count("viewed page", rollup_key="touchy", bucket_id="fine") == 1
+        assert store.count("viewed page") == 2
+        assert store.filtered()["unstorable entry"] == 2  # site 1 and all sites
+    assert any(
+        "unstorable entry before 3: counter ('touchy', 'nul\\x00'" in record.getMessage()
+        for record in caplog.records
+    )

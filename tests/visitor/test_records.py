@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from decimal import Decimal
 from enum import Enum
 from fractions import Fraction
@@ -29,8 +30,25 @@ def test_format_timestamp_has_four_decimals(seconds: float, expected: str) -> No
     assert records.format_timestamp(seconds) == expected
 
 
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        pytest.param("signup", None, id="ascii"),
+        pytest.param("Café ☕", None, id="non-ascii"),
+        pytest.param("", "must not be empty", id="empty"),
+        pytest.param("a\x00", "must not contain a NUL character", id="nul"),
+        pytest.param(
+            "\ud800", "must be valid Unicode text (it holds a lone surrogate)", id="lone"
+        ),
+        pytest.param("x" * 513, "must be at most 512 characters long, not 513", id="long"),
+    ],
+)
+def test_name_problem_is_the_one_check_of_names(name: str, problem: str | None) -> None:
+    assert records.name_problem(name) == problem
+
+
 def test_check_name_returns_a_non_empty_str_unchanged() -> None:
-    for name in ["signup", "Café ☕", "\U0001d518nicode", " spaced ", "tab\there"]:
+    for name in ["signup", "Café ☕", "\U0001d518nicode", " spaced ", "tab\there", "x" * 512]:
         assert records.check_name(name, "goal name") is name
 
 
@@ -44,8 +62,27 @@ def test_check_name_returns_a_non_empty_str_unchanged() -> None:
         pytest.param(
             "half \ud800 pair",
             ValueError,
-            "goal name must be valid Unicode text, not 'half \\ud800 pair'",
+            "goal name must be valid Unicode text (it holds a lone surrogate): "
+            "'half \\ud800 pair'",
             id="lone-surrogate",
+        ),
+        pytest.param(
+            "nul\x00",
+            ValueError,
+            "goal name must not contain a NUL character: 'nul\\x00'",
+            id="nul",
+        ),
+        pytest.param(
+            "x" * 513,
+            ValueError,
+            f"goal name must be at most 512 characters long, not 513: {'x' * 40 + '...'!r}",
+            id="too-long",
+        ),
+        pytest.param(
+            "é" * 600,
+            ValueError,
+            f"goal name must be at most 512 characters long, not 600: {'é' * 40 + '...'!r}",
+            id="too-long-non-ascii",
         ),
     ],
 )
@@ -75,11 +112,14 @@ class LoudDecimal(Decimal):
         pytest.param(0, "0", id="int-zero"),
         pytest.param(12, "12", id="int"),
         pytest.param(-3, "-3", id="negative-int"),
-        pytest.param(10**30, "1" + "0" * 30, id="big-int"),
+        pytest.param(10**15, "1" + "0" * 15, id="largest-int"),
+        pytest.param(-(10**15), "-1" + "0" * 15, id="most-negative-int"),
+        pytest.param(1e15, "1000000000000000.0", id="largest-float"),
+        pytest.param(-1e15, "-1000000000000000.0", id="most-negative-float"),
         pytest.param(1.5, "1.5", id="float"),
         pytest.param(0.1, "0.1", id="float-shortest-repr"),
         pytest.param(-2.0, "-2.0", id="float-whole"),
-        pytest.param(1e20, "1e+20", id="float-exponent"),
+        pytest.param(1e-20, "1e-20", id="float-exponent"),
         pytest.param(Decimal("12.50"), "12.50", id="decimal-keeps-places"),
         pytest.param(Decimal("-0.001"), "-0.001", id="decimal-negative"),
         pytest.param(Fraction(1, 4), "0.25", id="fraction"),
@@ -108,61 +148,72 @@ def test_format_value_accepts_finite_numbers(value: Any, expected: str) -> None:
         pytest.param(
             math.nan,
             ValueError,
-            "value must be a finite number within float range, not nan",
+            "value must be a finite number of magnitude at most 1e+15, not nan",
             id="nan",
         ),
         pytest.param(
             math.inf,
             ValueError,
-            "value must be a finite number within float range, not inf",
+            "value must be a finite number of magnitude at most 1e+15, not inf",
             id="inf",
         ),
         pytest.param(
             -math.inf,
             ValueError,
-            "value must be a finite number within float range, not -inf",
+            "value must be a finite number of magnitude at most 1e+15, not -inf",
             id="-inf",
         ),
         pytest.param(
             Fraction(10**400),
             ValueError,
-            "value must be a finite number within float range, not Fraction(",
+            "value must be a finite number of magnitude at most 1e+15, not Fraction(",
             id="huge",
         ),
         pytest.param(
             Decimal("NaN"),
             ValueError,
-            "value must be a finite number within float range, not Decimal('NaN')",
+            "value must be a finite number of magnitude at most 1e+15, not Decimal('NaN')",
             id="dNaN",
         ),
         pytest.param(
             Decimal("sNaN"),
             ValueError,
-            "finite number within float range, not Decimal('sNaN')",
+            "finite number of magnitude at most 1e+15, not Decimal('sNaN')",
             id="decimal-snan",
         ),
         pytest.param(
             Decimal("Infinity"),
             ValueError,
-            "finite number within float range, not Decimal('Infinity')",
+            "finite number of magnitude at most 1e+15, not Decimal('Infinity')",
             id="dinf",
         ),
         pytest.param(
             Decimal("-Infinity"),
             ValueError,
-            "finite number within float range, not Decimal('-Infinity')",
+            "finite number of magnitude at most 1e+15, not Decimal('-Infinity')",
             id="-dinf",
         ),
         pytest.param(
             10**400,
             ValueError,
-            "finite number within float range, not 1000",
+            "finite number of magnitude at most 1e+15, not 1000",
             id="int-beyond-float",
+        ),
+        pytest.param(
+            10**15 + 1,
+            ValueError,
+            "at most 1e+15, not 1000000000000001",
+            id="int-beyond-bound",
+        ),
+        pytest.param(1e200, ValueError, "at most 1e+15, not 1e+200", id="float-beyond-bound"),
+        pytest.param(-1e200, ValueError, "at most 1e+15, not -1e+200", id="negative-beyond"),
+        pytest.param(
+            Decimal("1e16"), ValueError, "at most 1e+15, not Decimal('1E+16')", id="decimal-beyond"
         ),
         pytest.param(
             Decimal("1e400"),
             ValueError,
-            "finite number within float range, not Decimal('1E+400')",
+            "finite number of magnitude at most 1e+15, not Decimal('1E+400')",
             id="decimal-beyond-float",
         ),
     ],
@@ -186,12 +237,12 @@ def test_value_type_and_format_constants() -> None:
 @pytest.mark.parametrize(
     ("allowed", "argument"),
     [
-        pytest.param(records.VALUE_TYPES, "value_type", id="value_type"),
-        pytest.param(records.VALUE_FORMATS, "value_format", id="value_format"),
+        pytest.param(records.VALUE_TYPE_NAMES, "value_type", id="value_type"),
+        pytest.param(records.VALUE_FORMAT_NAMES, "value_format", id="value_format"),
     ],
 )
 def test_check_choice_accepts_allowed_codes_and_none(
-    allowed: frozenset[str], argument: str
+    allowed: dict[str, str], argument: str
 ) -> None:
     assert records.check_choice(None, allowed, argument) == ""
     for code in allowed:
@@ -211,8 +262,18 @@ def test_check_choice_accepts_allowed_codes_and_none(
     ],
 )
 def test_check_choice_refuses_other_codes_naming_the_argument(code: object) -> None:
-    with pytest.raises(ValueError, match=r"^value_type must be one of A, I, R, S or None, not "):
-        records.check_choice(code, records.VALUE_TYPES, "value_type")
+    with pytest.raises(
+        ValueError, match=r"^value_type must be one of RATE, AVERAGE, SUM, PER or None, not "
+    ):
+        records.check_choice(code, records.VALUE_TYPE_NAMES, "value_type")
+
+
+def test_check_choice_names_the_documented_formats() -> None:
+    message = "value_format must be one of NUMERIC, CURRENCY, PERCENTAGE or None, not 'X'"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        records.check_choice("X", records.VALUE_FORMAT_NAMES, "value_format")
+    assert set(records.VALUE_TYPE_NAMES) == records.VALUE_TYPES
+    assert set(records.VALUE_FORMAT_NAMES) == records.VALUE_FORMATS
 
 
 def test_page_record_layout() -> None:

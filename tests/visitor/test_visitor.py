@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 import warnings
 from collections.abc import Iterable, Sequence
@@ -198,7 +199,10 @@ class Digits(str):
         pytest.param(None, "0", id="none"),
         pytest.param(0, "0", id="int-zero"),
         pytest.param(7, "7", id="int"),
-        pytest.param(10**20, "100000000000000000000", id="big-int"),
+        pytest.param(2**31 - 1, "2147483647", id="largest"),
+        pytest.param("2147483647", "2147483647", id="largest-str"),
+        pytest.param("0002147483647", "2147483647", id="largest-leading-zeros"),
+        pytest.param("999999999", "999999999", id="nine-digits-fast"),
         pytest.param("12", "12", id="decimal-str"),
         pytest.param("007", "7", id="leading-zeros"),
         pytest.param("0", "0", id="str-zero"),
@@ -233,6 +237,10 @@ def test_site_id_defaults_to_zero() -> None:
         pytest.param(True, TypeError, id="bool"),
         pytest.param(b"1", TypeError, id="bytes"),
         pytest.param([1], TypeError, id="list"),
+        pytest.param(2**31, ValueError, id="beyond-32-bits"),
+        pytest.param("2147483648", ValueError, id="beyond-32-bits-str"),
+        pytest.param(2**63, ValueError, id="beyond-64-bits"),
+        pytest.param("9" * 5000, ValueError, id="five-thousand-digits"),
     ],
 )
 def test_invalid_site_id_is_refused(site_id: Any, error: type[Exception]) -> None:
@@ -367,6 +375,29 @@ def test_goal_records_name_value_type_and_format(
         pytest.param({"value": float("inf")}, ValueError, "value must be a finite", id="inf"),
         pytest.param(
             {"value": Decimal("Infinity")}, ValueError, "value must be a finite", id="decimal-inf"
+        ),
+        pytest.param({"value": 1e200}, ValueError, "value must be a finite", id="huge"),
+        pytest.param({"value": -1e200}, ValueError, "value must be a finite", id="huge-negative"),
+        pytest.param(
+            {"name": "a\x00b"}, ValueError, "goal name must not contain a NUL", id="nul-name"
+        ),
+        pytest.param(
+            {"name": "\udc80"}, ValueError, "goal name must be valid Unicode", id="surrogate-name"
+        ),
+        pytest.param(
+            {"name": "n" * 2800}, ValueError, "goal name must be at most 512", id="long-name"
+        ),
+        pytest.param(
+            {"value_type": "X"},
+            ValueError,
+            "value_type must be one of RATE, AVERAGE, SUM, PER or None, not 'X'",
+            id="documented-type-names",
+        ),
+        pytest.param(
+            {"value_format": "X"},
+            ValueError,
+            "value_format must be one of NUMERIC, CURRENCY, PERCENTAGE or None, not 'X'",
+            id="documented-format-names",
         ),
         pytest.param({"value_type": "X"}, ValueError, "value_type must be one of", id="bad-type"),
         pytest.param(
@@ -523,3 +554,90 @@ def test_split_records_the_weights_for_the_analysis(populations: Any, weights: s
     log = MemoryLog()
     Visitor(VID, log, buffer_writes=False).split("t", populations)
     assert log.records[0][7:] == ([] if weights is None else [weights])
+
+
+def test_a_value_without_a_value_type_is_kept_in_the_record() -> None:
+    log = MemoryLog()
+    visitor = ReplayVisitor(VID, log, buffer_writes=False, times=[9.5])
+    visitor.goal("X", value=5)
+    assert log.records == [["1", "goal", "9.5000", VID, "0", "X", "5", "", ""]]
+
+
+@pytest.mark.parametrize(
+    ("test_name", "populations", "message"),
+    [
+        pytest.param("", None, "test_name must not be empty", id="empty-test"),
+        pytest.param("t\x00", None, "test_name must not contain a NUL", id="nul-test"),
+        pytest.param("\ud800", None, "test_name must be valid Unicode", id="surrogate-test"),
+        pytest.param("t" * 3000, None, "test_name must be at most 512", id="long-test"),
+        pytest.param("T", ["ok", "\udfff"], "population must be valid Unicode", id="surrogate"),
+        pytest.param("T", {"ok": 1, "a\x00": 1}, "population must not contain a NUL", id="nul"),
+        pytest.param("T", ["ok", ""], "population must not be empty", id="empty"),
+        pytest.param("T", ["p" * 513], "population must be at most 512", id="long"),
+        pytest.param("T", [["p" * 600]], "population must be at most 512", id="long-unhashable"),
+    ],
+)
+def test_split_refuses_names_no_store_can_hold(
+    test_name: str, populations: Any, message: str
+) -> None:
+    visitor = Visitor(VID, MemoryLog())
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}"):
+        visitor.split(test_name, populations)
+    assert visitor.buffer == []
+
+
+def test_split_checks_every_population_not_just_the_chosen_one() -> None:
+    # Whichever population the visitor lands in, a bad one fails every visitor.
+    for vid in ("a" * 40, "b" * 40, "c" * 40, "d" * 40):
+        with pytest.raises(ValueError, match=r"^population must not contain a NUL"):
+            Visitor(vid, MemoryLog()).split("T", ["fine", "bad\x00", "also fine"])
+
+
+@pytest.mark.parametrize(
+    ("seconds", "error", "message"),
+    [
+        pytest.param(
+            1.7e12,
+            ValueError,
+            "timestamp() must return seconds since the epoch before the year 10000; "
+            "1.7e+12 looks like milliseconds",
+            id="milliseconds",
+        ),
+        pytest.param(1_764_000_000_000, ValueError, "looks like milliseconds", id="ms-int"),
+        pytest.param(1.7e15, ValueError, "1.7e+15 looks like microseconds", id="microseconds"),
+        pytest.param(
+            -5.0, ValueError, "epoch before the year 10000, not negative (-5.0)", id="neg"
+        ),
+        pytest.param(float("nan"), ValueError, "the year 10000, not nan", id="nan"),
+        pytest.param(float("inf"), ValueError, "the year 10000, not inf", id="inf"),
+        pytest.param(1e300, ValueError, "the year 10000, not 1e+300", id="far-future"),
+        pytest.param(10**400, ValueError, "the year 10000, not inf", id="beyond-float"),
+        pytest.param(Decimal("sNaN"), ValueError, "the year 10000, not nan", id="decimal-snan"),
+        pytest.param("now", TypeError, "as a number, not str", id="str"),
+        pytest.param(None, TypeError, "as a number, not NoneType", id="none"),
+        pytest.param(True, TypeError, "as a number, not bool", id="bool"),
+    ],
+)
+def test_a_timestamp_that_is_not_seconds_since_the_epoch_is_refused(
+    seconds: Any, error: type[Exception], message: str
+) -> None:
+    visitor = ReplayVisitor(VID, MemoryLog(), times=[seconds])
+    with pytest.raises(error) as excinfo:
+        visitor.goal("X")
+    assert message in str(excinfo.value)
+    assert str(excinfo.value).startswith("timestamp() must return seconds since the epoch")
+    assert visitor.buffer == []
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [
+        pytest.param(0, "0.0000", id="epoch-int"),
+        pytest.param(Decimal("1400000000.5"), "1400000000.5000", id="decimal"),
+        pytest.param(253402300799.0, "253402300799.0000", id="last-second-of-9999"),
+    ],
+)
+def test_a_timestamp_of_another_number_type_is_formatted(seconds: Any, expected: str) -> None:
+    visitor = ReplayVisitor(VID, MemoryLog(), times=[seconds])
+    visitor.pixel()
+    assert visitor.buffer[0][2] == expected

@@ -19,12 +19,23 @@ counts") and issue 3:
 
 from __future__ import annotations
 
-import json
-import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 
+from manhattan.backend.complexcount import step
 from manhattan.backend.complexgoals import ComplexGoal, index_by_goal
+from manhattan.backend.fields import (
+    BAD_NAME,
+    BAD_VALUE,
+    MALFORMED,
+    UNKNOWN_KIND,
+    UNKNOWN_VERSION,
+    check_record,
+    name_problem,
+    user_agent_of,
+    visit_of,
+    weights_of,
+)
 from manhattan.backend.model import (
     ALL_SITES,
     IMPRESSION,
@@ -36,9 +47,9 @@ from manhattan.backend.model import (
     GoalInfo,
     Rollup,
     TestInfo,
-    Visit,
 )
-from manhattan.backend.state import BOT, HUMAN, MULTIPLE_SITES, Buckets, ComplexMark, VisitorState
+from manhattan.backend.state import BOT, HUMAN, MULTIPLE_SITES, Buckets, VisitorState
+from manhattan.backend.timedbuckets import TimedBuckets
 from manhattan.log.text import decode_line, encode_record
 
 Record = list[str]
@@ -50,17 +61,30 @@ MAX_HELD = 500
 VALUE_TYPES = frozenset({"R", "A", "S", "I"})
 VALUE_FORMATS = frozenset({"N", "C", "P"})
 
-# Per-reason counts of what was not counted (the "filtered" table).
+# Per-reason counts of what was not counted (the "filtered" table); the
+# reasons of records refused by their fields come from fields.py.
 CRAWLER = "crawler"
 AWAITING_PIXEL = "awaiting pixel"
 HELD_OVERFLOW = "held overflow"
-MALFORMED = "malformed record"
-UNKNOWN_VERSION = "unknown version"
-UNKNOWN_KIND = "unknown kind"
 UNREADABLE_STATE = "unreadable visitor state"
+UNCOUNTABLE = "uncountable record"
+"""Counting the record raised (a rollup, ua-parser, a JSON field...)."""
 
-# Fewest fields of each kind (0.3's layout; later fields are extensions).
-MIN_FIELDS = {"page": 10, "pixel": 5, "goal": 9, "split": 7}
+__all__ = [
+    "AWAITING_PIXEL",
+    "BAD_NAME",
+    "BAD_VALUE",
+    "CRAWLER",
+    "HELD_OVERFLOW",
+    "MALFORMED",
+    "MAX_HELD",
+    "UNCOUNTABLE",
+    "UNKNOWN_KIND",
+    "UNKNOWN_VERSION",
+    "UNREADABLE_STATE",
+    "Aggregator",
+    "is_no_crawler",
+]
 
 
 def _no_stored_state(visitor_ids: Sequence[str]) -> dict[str, str]:
@@ -105,12 +129,9 @@ class Aggregator:
         self.is_crawler = is_crawler
         self.loader = loader
         self.capacity = capacity
-        self._timed = [i for i, rollup in enumerate(self.rollups) if not rollup.per_visitor]
-        self._periodic = all(
-            callable(getattr(self.rollups[i], "period", None)) for i in self._timed
-        )
-        # (start, end, buckets): the timed buckets hold for every time in [start, end).
-        self._clock: tuple[float, float, tuple[str, ...]] = (0.0, 0.0, ())
+        timed = TimedBuckets(self.rollups)
+        self._timed = timed.indexes
+        self._timed_buckets = timed.buckets
         self.visitors: dict[str, VisitorState] = {}
         # Fetched ahead of use: a state's JSON, or None for a visitor not stored.
         self._stored: dict[str, str | None] = {}
@@ -120,6 +141,9 @@ class Aggregator:
         self._tests: dict[str, TestInfo] = {}
         self.filtered: Counter[str] = Counter()
         self.events = 0
+        # Uncountable records since take_problems(), and the first one's story.
+        self.problems = 0
+        self.problem: str | None = None
         self._site_ids: dict[str, int] = {}
         self._one_site: dict[int, tuple[tuple[int, tuple[int, ...]], ...]] = {}
         self._many_sites: dict[int, tuple[tuple[int, tuple[int, ...]], ...]] = {}
@@ -127,9 +151,11 @@ class Aggregator:
     # Visitor states
 
     def unknown(self, visitor_ids: Iterable[str]) -> list[str]:
-        """Those of ``visitor_ids`` whose state is not in memory (to prefetch)."""
+        """Those of ``visitor_ids`` whose state is not in memory (to prefetch);
+        ids no store can hold are left out (their records are skipped)."""
         cached, stored = self.visitors, self._stored
-        return list({vid for vid in visitor_ids if vid not in cached and vid not in stored})
+        unknown = {vid for vid in visitor_ids if vid not in cached and vid not in stored}
+        return [vid for vid in unknown if name_problem(vid) is None]
 
     def adopt(self, states: dict[str, str], looked_up: Iterable[str] = ()) -> None:
         """Take serialized states fetched from the store (decoded on first use).
@@ -172,96 +198,130 @@ class Aggregator:
             self.add(record)
 
     def add(self, record: Record) -> None:
-        """Count one record (a bad one is skipped and counted by reason)."""
+        """Count one record (a bad one is skipped and counted by reason).
+
+        A record that raises while being counted (a rollup, the user agent
+        parser, a JSON field) is skipped as :data:`UNCOUNTABLE`, leaving the
+        visitor's state and the counts as if it had never been seen; see
+        :meth:`take_problems`.
+        """
         self.events += 1
         if len(record) < 5 or record[0] != "1":
             self.filtered[UNKNOWN_VERSION if record and record[0] != "1" else MALFORMED] += 1
             return
         kind = record[1]
-        needed = MIN_FIELDS.get(kind)
-        if needed is None:
-            self.filtered[UNKNOWN_KIND] += 1
+        checked = check_record(record, self._site_ids)
+        if isinstance(checked, str):
+            self.filtered[checked] += 1
             return
-        site = self._site_ids.get(record[4])
-        try:
-            timestamp = float(record[2])
-            if site is None:
-                site = self._site_id(record[4])
-        except ValueError:
-            timestamp = math.nan
-            site = 0
+        timestamp, site, value = checked
         visitor_id = record[3]
-        if len(record) < needed or not visitor_id or not math.isfinite(timestamp) or site < 0:
-            self.filtered[MALFORMED] += 1
-            return
+        dirty = visitor_id in self._dirty
         state = self._state(visitor_id)
         status = state.status
-        if status == HUMAN:
-            self._apply(state, kind, timestamp, site, record)
-        elif status == BOT:
-            self.filtered[CRAWLER] += 1
-        elif kind == "pixel":
-            state.status = HUMAN
-            held, state.held = state.held, []
-            self.filtered[AWAITING_PIXEL] -= len(held)
-            for line in held:
-                old = decode_line(line.encode("ascii"))
-                self._apply(state, old[1], float(old[2]), int(old[4] or 0), old)
-        elif kind == "page" and self.is_crawler(record[8]):
-            state.status = BOT
-            self.filtered[CRAWLER] += len(state.held) + 1
-            self.filtered[AWAITING_PIXEL] -= len(state.held)
-            state.held = []
-        else:
-            held = state.held
-            # Kept as its log line: a third of the memory of a list of fields.
-            held.append(encode_record(record)[:-1].decode("ascii"))
-            self.filtered[AWAITING_PIXEL] += 1
-            if len(held) > MAX_HELD:
-                del held[0]
-                self.filtered[AWAITING_PIXEL] -= 1
-                self.filtered[HELD_OVERFLOW] += 1
+        try:
+            if status == HUMAN:
+                self._count(state, kind, timestamp, site, value, record)
+            elif status == BOT:
+                self.filtered[CRAWLER] += 1
+            elif kind == "pixel":
+                state.status = HUMAN
+                held, state.held = state.held, []
+                self.filtered[AWAITING_PIXEL] -= len(held)
+                for line in held:
+                    self._release(state, line)
+            elif kind == "page" and self.is_crawler(user_agent_of(record[8])):
+                state.status = BOT
+                self.filtered[CRAWLER] += len(state.held) + 1
+                self.filtered[AWAITING_PIXEL] -= len(state.held)
+                state.held = []
+            else:
+                held = state.held
+                # Kept as its log line: a third of the memory of a list of fields.
+                held.append(encode_record(record)[:-1].decode("ascii"))
+                self.filtered[AWAITING_PIXEL] += 1
+                if len(held) > MAX_HELD:
+                    del held[0]
+                    self.filtered[AWAITING_PIXEL] -= 1
+                    self.filtered[HELD_OVERFLOW] += 1
+        except Exception as exc:  # no record may stop counting
+            if not dirty:
+                self._dirty.discard(visitor_id)  # unchanged: nothing to store
+            self._uncountable(exc, record)
 
-    def _site_id(self, text: str) -> int:
-        site = int(text) if text else 0
-        if site >= 0 and len(self._site_ids) < 10_000:
-            self._site_ids[text] = site  # site ids are few: parse each once
-        return site
-
-    def _apply(
-        self, state: VisitorState, kind: str, timestamp: float, site: int, record: Record
-    ) -> None:
-        if kind == "page":
-            if state.visit is None:
-                state.visit = _visit(record)
-                state.const = state.timed = state.counted = None
-            self._convert(state, VIEWED_PAGE, None, timestamp, site)
-        elif kind == "goal":
-            self._goal(state, timestamp, site, record)
-        elif kind == "split":
-            self._split(state, timestamp, site, record)
-        # A pixel of a visitor already counted adds nothing.
-
-    def _goal(self, state: VisitorState, timestamp: float, site: int, record: Record) -> None:
-        name, value_text, value_type, value_format = record[5:9]
-        value = None
-        if value_text:
-            try:
-                value = float(value_text)
-            except ValueError:
-                value = math.nan
-            if not math.isfinite(value):
-                self.filtered[MALFORMED] += 1
+    def _release(self, state: VisitorState, line: str) -> None:
+        """Count a held line (its visitor loaded the pixel); one that cannot
+        be counted is skipped on its own."""
+        record: Record = [line]
+        try:
+            record = decode_line(line.encode("ascii"))
+            checked = check_record(record, self._site_ids)
+            if isinstance(checked, str):
+                self.filtered[checked] += 1
                 return
-        if not name:
-            self.filtered[MALFORMED] += 1
-            return
-        info = self._note_goal(name, timestamp)
-        if value_type in VALUE_TYPES:
-            info.value_type = value_type
-        if value_format in VALUE_FORMATS:
-            info.value_format = value_format
-        self._convert(state, name, value, timestamp, site)
+            timestamp, site, value = checked
+            self._count(state, record[1], timestamp, site, value, record)
+        except Exception as exc:  # no record may stop counting
+            self._uncountable(exc, record)
+
+    def _uncountable(self, exc: Exception, record: Record) -> None:
+        self.filtered[UNCOUNTABLE] += 1
+        self.problems += 1
+        if self.problem is None:
+            what = " ".join(field[:40] for field in record[1:4])
+            self.problem = f"{type(exc).__name__}: {str(exc)[:200]} (record {what!r})"
+
+    def take_problems(self) -> tuple[int, str | None]:
+        """How many records were :data:`UNCOUNTABLE` since the last call,
+        and what was wrong with the first of them (for the log)."""
+        taken = self.problems, self.problem
+        self.problems, self.problem = 0, None
+        return taken
+
+    def _count(
+        self,
+        state: VisitorState,
+        kind: str,
+        timestamp: float,
+        site: int,
+        value: float | None,
+        record: Record,
+    ) -> None:
+        """Count a checked record of a visitor who loaded the pixel."""
+        if kind == "pixel":
+            return  # a pixel of a visitor already counted adds nothing
+        # First what may raise (rollups, ua-parser, JSON fields), changing nothing...
+        visit = state.visit
+        new_visit = None
+        if visit is None:
+            visit = new_visit = visit_of(record) if kind == "page" else None
+        timed = self._timed_buckets(timestamp, visit or NO_VISIT)
+        const = None
+        if new_visit is not None or state.const is None:
+            const = [
+                rollup.bucket(timestamp, visit or NO_VISIT) if rollup.per_visitor else None
+                for rollup in self.rollups
+            ]
+        weights = None
+        if kind == "split" and len(record) > 7 and record[7]:
+            weights = weights_of(record[7])
+        # ...then the changes, none of which raises.
+        if new_visit is not None:
+            state.visit = new_visit
+            state.timed = state.counted = None
+        if const is not None:
+            state.const = const
+        if kind == "page":
+            self._convert(state, VIEWED_PAGE, None, timestamp, site, timed)
+        elif kind == "goal":
+            info = self._note_goal(record[5], timestamp)
+            if record[7] in VALUE_TYPES:
+                info.value_type = record[7]
+            if record[8] in VALUE_FORMATS:
+                info.value_format = record[8]
+            self._convert(state, record[5], value, timestamp, site, timed)
+        else:
+            self._split(state, timestamp, site, record, timed, weights)
 
     def _note_goal(self, name: str, timestamp: float) -> GoalInfo:
         """The goal's info in this batch, its first and last time moved to
@@ -273,18 +333,23 @@ class Aggregator:
         info.last = max(info.last, timestamp)
         return info
 
-    def _split(self, state: VisitorState, timestamp: float, site: int, record: Record) -> None:
+    def _split(
+        self,
+        state: VisitorState,
+        timestamp: float,
+        site: int,
+        record: Record,
+        timed: tuple[str, ...],
+        weights: dict[str, float] | None,
+    ) -> None:
         test, population = record[5], record[6]
-        if not test:
-            self.filtered[MALFORMED] += 1
-            return
         info = self._tests.get(test)
         if info is None:
             info = self._tests[test] = TestInfo(first=timestamp, last=timestamp)
         info.first = min(info.first, timestamp)
         info.last = max(info.last, timestamp)
-        if len(record) > 7 and record[7]:
-            info.weights = _weights(record[7]) or info.weights
+        if weights:
+            info.weights = weights
         known = state.tests.get(test)
         if known is None:
             state.tests[test] = population
@@ -296,9 +361,7 @@ class Aggregator:
                 state.crossed.append(test)
                 info.crossovers += 1
             return
-        buckets = self._buckets(
-            state, timestamp, self._timed_buckets(timestamp, state.visit or NO_VISIT)
-        )
+        buckets = self._buckets(state, timestamp, timed)
         for mark_site, counter_sites in self._sites(state, site):
             self._mark(
                 state, IMPRESSION, test, population, mark_site, counter_sites, buckets, None
@@ -328,42 +391,12 @@ class Aggregator:
             state.site = MULTIPLE_SITES
         return self._many_sites.setdefault(site, ((site, (site,)), (ALL_SITES, (ALL_SITES,))))
 
-    def _timed_buckets(self, timestamp: float, visit: Visit) -> tuple[str, ...]:
-        """The buckets of the rollups that depend on time, in ``_timed`` order.
-
-        Consecutive events mostly fall in the same day, week and month. When
-        every timed rollup can say the period its bucket holds for (a
-        ``period(timestamp) -> (start, end, bucket)`` method, as the built-in
-        ones have), the buckets are reused, as one tuple, for every time in
-        all of those periods.
-        """
-        start, end, cached = self._clock
-        if start <= timestamp < end:
-            return cached
-        rollups = self.rollups
-        if not self._periodic:
-            return tuple(rollups[i].bucket(timestamp, visit) for i in self._timed)
-        start, end = -math.inf, math.inf
-        buckets = []
-        for i in self._timed:
-            low, high, bucket = rollups[i].period(timestamp)  # type: ignore[attr-defined]
-            start, end = max(start, low), min(end, high)
-            buckets.append(bucket)
-        found = tuple(buckets)
-        self._clock = (start, end, cached if found == cached else found)
-        return self._clock[2]
-
     def _buckets(self, state: VisitorState, timestamp: float, timed: tuple[str, ...]) -> Buckets:
         """Every rollup's bucket for an event whose timed buckets are ``timed``."""
         if timed is state.timed and state.last is not None:
             return state.last  # nothing changed since this visitor's last event
         const = state.const
-        if const is None:
-            visit = state.visit or NO_VISIT
-            const = state.const = [
-                rollup.bucket(timestamp, visit) if rollup.per_visitor else None
-                for rollup in self.rollups
-            ]
+        assert const is not None  # set from the plan before anything counts
         for i, bucket in zip(self._timed, timed, strict=True):
             const[i] = bucket
         buckets: Buckets = tuple(const)  # type: ignore[arg-type]
@@ -374,9 +407,14 @@ class Aggregator:
         return buckets
 
     def _convert(
-        self, state: VisitorState, goal: str, value: float | None, timestamp: float, site: int
+        self,
+        state: VisitorState,
+        goal: str,
+        value: float | None,
+        timestamp: float,
+        site: int,
+        timed: tuple[str, ...],
     ) -> None:
-        timed = self._timed_buckets(timestamp, state.visit or NO_VISIT)
         counted = state.counted
         if (
             value is None
@@ -406,7 +444,9 @@ class Aggregator:
         complex_goals = self._complex_index.get(goal)
         if complex_goals:
             for complex_goal in complex_goals:
-                self._complex(state, complex_goal, goal, site, buckets, timestamp)
+                if step(state, complex_goal, goal, site, buckets, self._counts, self.names):
+                    # Listed among the goals (goals(), the dashboard) once reached.
+                    self._note_goal(complex_goal.name, timestamp)
 
     def _mark(
         self,
@@ -449,48 +489,6 @@ class Aggregator:
                     counter[1] += value
                     counter[2] += square
 
-    def _complex(
-        self,
-        state: VisitorState,
-        complex_goal: ComplexGoal,
-        goal: str,
-        site: int,
-        buckets: Buckets,
-        timestamp: float,
-    ) -> None:
-        mark = state.complex.get(complex_goal.name)
-        if mark is None:
-            mark = state.complex[complex_goal.name] = ComplexMark()
-        if mark.flag == "x":
-            return
-        if goal in complex_goal.exclude:
-            if mark.flag == "c":
-                self._count_complex(complex_goal.name, mark, -1)
-            mark.flag, mark.reached = "x", []
-            mark.buckets, mark.sites, mark.variants = [], [], []
-            return
-        if mark.flag == "p" and goal not in mark.reached:
-            mark.reached.append(goal)
-            if len(mark.reached) == len(complex_goal.include):
-                mark.flag, mark.reached = "c", []
-                mark.buckets = list(buckets)
-                mark.sites = [site, ALL_SITES]
-                mark.variants = [[NO_TEST, NO_TEST], *map(list, state.tests.items())]
-                self._count_complex(complex_goal.name, mark, 1)
-                # Listed among the goals (goals(), the dashboard) once reached.
-                self._note_goal(complex_goal.name, timestamp)
-
-    def _count_complex(self, name: str, mark: ComplexMark, change: int) -> None:
-        counts = self._counts
-        for site in mark.sites:
-            for test, population in mark.variants:
-                for rollup, bucket in zip(self.names, mark.buckets, strict=True):
-                    key = (rollup, bucket, site, name, test, population)
-                    counter = counts.get(key)
-                    if counter is None:
-                        counter = counts[key] = [0, 0.0, 0.0]
-                    counter[0] += change
-
     # Output
 
     def drain(self, pointer: str | None = None) -> Batch:
@@ -520,29 +518,3 @@ class Aggregator:
                 if vid not in self._dirty:
                     del visitors[vid]
         self._stored.clear()
-
-
-def _visit(record: Record) -> Visit:
-    headers: dict[str, str] = {}
-    if len(record) > 10 and record[10]:
-        try:
-            parsed = json.loads(record[10])
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, dict):
-            headers = {str(key): str(value) for key, value in parsed.items()}
-    return Visit(record[7], record[9], record[8], record[5], headers)
-
-
-def _weights(text: str) -> dict[str, float]:
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        return {}
-    if not isinstance(parsed, dict):
-        return {}
-    weights: dict[str, float] = {}
-    for name, weight in parsed.items():
-        if isinstance(weight, int | float) and not isinstance(weight, bool) and weight >= 0:
-            weights[str(name)] = float(weight)
-    return weights

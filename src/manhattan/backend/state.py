@@ -118,7 +118,15 @@ class VisitorState:
                 name: [mark.flag, mark.reached, mark.buckets, mark.sites, mark.variants]
                 for name, mark in self.complex.items()
             }
-        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                # A lone surrogate (from a page's URL, say) that no database
+                # takes as text: escaped, it reads back the same.
+                text = json.dumps(data, separators=(",", ":"))
+        return text
 
     @classmethod
     def from_json(cls, text: str) -> VisitorState:

@@ -17,6 +17,7 @@ log count when a record follows them.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,13 +25,22 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from manhattan.backend.aggregate import Aggregator
+from manhattan.backend.guard import guard
 from manhattan.backend.model import Batch, Store
+from manhattan.backend.persistence.engine import (
+    CommitRefusedError,
+    StoreError,
+    TransientStoreError,
+)
+from manhattan.backend.persistence.lease import LeaseLostError
 from manhattan.log import LogReader, Pointer, Record
 
 logger = logging.getLogger("manhattan.server")
 
 MALFORMED_LINE = "malformed line"
 CHUNK = 2000
+REPORT_SECONDS = 10.0
+"""Seconds between log lines about skipped records (the rest are counted)."""
 
 
 @runtime_checkable
@@ -69,9 +79,15 @@ class Worker:
 
     ``retry`` is how long to wait before trying a failed commit again (it
     doubles up to ``max_retry``): a database that is down delays counting,
-    it does not lose anything. Errors of the types in ``retry_on`` while
-    reading the log or looking up visitors are retried the same way, reading
-    again from the last chunk counted; any other error ends :meth:`run`.
+    it does not lose anything. Only a :class:`TransientStoreError` is tried
+    again; any other :class:`StoreError` of a commit ends :meth:`run` with a
+    :class:`CommitRefusedError` (the same batch would fail forever).
+    Records the aggregator cannot count and entries no store can hold
+    (see :func:`~manhattan.backend.guard.guard`) are skipped and counted
+    in the filtered table, and logged at most every :data:`REPORT_SECONDS`.
+    Errors of the types in ``retry_on`` while reading the log or looking up
+    visitors are retried the same way, reading again from the last chunk
+    counted; any other error ends :meth:`run`.
     """
 
     def __init__(
@@ -106,6 +122,8 @@ class Worker:
         self._pending = 0  # events counted since the last commit
         self._malformed = 0  # skipped lines behind the pointer, not committed yet
         self._last_flush = clock()
+        self._unreported = 0  # records skipped since the last line logged about them
+        self._next_report = -math.inf
 
     def run(self, stop: threading.Event, once: bool = False) -> None:
         """Count until ``stop`` is set (or, with ``once``, until the log's end)."""
@@ -118,6 +136,8 @@ class Worker:
                     self._count(records, skipped, pointer)
                     if self._pending >= self.flush_every or self._due():
                         self.flush(stop)
+            except CommitRefusedError:
+                raise  # the database refuses the batch: reading again cannot help
             except self.retry_on as exc:
                 if stop.is_set():
                     # Maybe a commit given up on while stopping: its batch is
@@ -178,6 +198,10 @@ class Worker:
         add = aggregator.add
         for record in records:
             add(record)
+        uncountable, problem = aggregator.take_problems()
+        if uncountable:
+            where = f"in the log between {self.progress.pointer} and {pointer}"
+            self._report(uncountable, f"uncountable record {where}: {problem}")
         self.progress.pointer = pointer
         self.progress.events += len(records)
         self._pending += len(records) + skipped
@@ -192,6 +216,9 @@ class Worker:
         if not batch.counts and not batch.visitors and not batch.filtered:
             self._last_flush = self.clock()
             return
+        batch, dropped, problem = guard(batch)
+        if dropped:
+            self._report(dropped, f"unstorable entry before {batch.pointer}: {problem}")
         self._commit(batch, stop)
         self._malformed = 0
         self._pending = 0
@@ -199,13 +226,33 @@ class Worker:
         self.progress.commits += 1
         self.aggregator.evict()
 
+    def _report(self, number: int, problem: str) -> None:
+        """Log ``problem`` (``number`` records or entries skipped), at most
+        once every :data:`REPORT_SECONDS`; the next line tells how many
+        were skipped without a line of their own."""
+        self._unreported += number
+        now = self.clock()
+        if now < self._next_report:
+            return
+        logger.error(
+            "skipped %s; %d skipped in all since the last such message",
+            problem,
+            self._unreported,
+        )
+        self._unreported = 0
+        self._next_report = now + REPORT_SECONDS
+
     def _commit(self, batch: Batch, stop: threading.Event | None) -> None:
         wait = self.retry
         while True:
             try:
                 self.store.commit(batch)
                 return
-            except Exception as exc:
+            except LeaseLostError:
+                raise  # another server counts this now: trying again cannot help
+            except CommitRefusedError:
+                raise
+            except TransientStoreError as exc:
                 # Nothing is lost by giving up: the store still holds the last
                 # commit and its pointer, and the log still holds the rest.
                 if stop is not None and stop.is_set():
@@ -216,3 +263,7 @@ class Worker:
                 else:
                     time.sleep(wait)
                 wait = min(wait * 2, self.max_retry)
+            except StoreError as exc:
+                # A store that does not tell transient failures apart: the
+                # same batch would fail the same way forever.
+                raise CommitRefusedError(str(exc)) from exc

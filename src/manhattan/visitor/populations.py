@@ -18,6 +18,8 @@ from functools import lru_cache
 from numbers import Real
 from typing import Any, TypeAlias
 
+from manhattan.visitor.records import check_name
+
 Populations: TypeAlias = Sequence[Any] | Mapping[Any, float] | None
 """What ``split()`` accepts: ``None`` (a 50/50 ``True``/``False`` test), a
 non-empty list or tuple of populations, or a mapping of population to weight."""
@@ -105,6 +107,11 @@ def weights_field(populations: Populations) -> str:
     populations nobody landed in yet). Empty for ``None`` (the 50/50
     ``True``/``False`` test 0.3 logs always implied). Readers that know only
     0.3's fields ignore it.
+
+    Every population that can be chosen is checked here (once per list of
+    populations: the field is cached), not just the chosen one, so that a
+    name no store can hold fails for every visitor: ``ValueError`` (see
+    :func:`~manhattan.visitor.records.check_name`).
     """
     if populations is None:
         return ""
@@ -130,10 +137,11 @@ def _weights_json(populations: Populations) -> str:
         # given: the first is the analysis's default control.
         for name, weight in populations.items():
             if weight > 0:
-                weights[str(name)] = float(weight)
+                weights[check_name(str(name), "population")] = float(weight)
     else:
         for name in populations or ():
-            weights[str(name)] = weights.get(str(name), 0.0) + 1.0
+            text = check_name(str(name), "population")
+            weights[text] = weights.get(text, 0.0) + 1.0
     return json.dumps(weights, ensure_ascii=False, separators=(",", ":"))
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from collections.abc import Mapping
 from decimal import Decimal
 from numbers import Real
@@ -41,42 +40,131 @@ VALUE_FORMATS: Final = frozenset({NUMERIC, CURRENCY, PERCENTAGE})
 
 Value: TypeAlias = int | float | Decimal
 
-_LARGEST_INT = int(sys.float_info.max)
+# The documented names of the codes, in the documented order (for messages).
+VALUE_TYPE_NAMES: Final = {RATE: "RATE", AVERAGE: "AVERAGE", SUM: "SUM", PER: "PER"}
+VALUE_FORMAT_NAMES: Final = {NUMERIC: "NUMERIC", CURRENCY: "CURRENCY", PERCENTAGE: "PERCENTAGE"}
+
+MAX_NAME_LENGTH: Final = 512
+"""The most characters of a goal, test or population name (and a visitor
+id). Every store indexes names of this length: PostgreSQL refuses b-tree
+rows over about 2.7 kB, which much longer names would make."""
+
+MAX_VALUE: Final = 1e15
+"""The largest magnitude of a goal value. The backend keeps sums of squares
+of per-visitor value totals as floats: bounded values keep those finite
+(a visitor would need 10**140 hits to reach a float's range), and 1e15 is
+still a million billion, in any currency."""
+
+MAX_SITE_ID: Final = 2**31 - 1
+"""The largest site id: the stores keep site ids as 32-bit integers."""
+
+MAX_TIMESTAMP: Final = 253402300800.0
+"""The first second of the year 10000: timestamps are seconds since the
+epoch before it (and not negative)."""
+
+_MAX_INT_VALUE = 10**15
+_MAX_SITE_TEXT = str(MAX_SITE_ID)
 
 
 def format_timestamp(seconds: float) -> str:
-    """Seconds since the epoch as 0.3 wrote them: four decimals."""
-    return "%0.4f" % seconds  # noqa: UP031 - the exact 0.3 format
+    """Seconds since the epoch as 0.3 wrote them: four decimals.
+
+    ``TypeError`` for what is not a number, ``ValueError`` for a time that
+    is not seconds since the epoch (negative, NaN, from the year 10000 on,
+    or in milliseconds or microseconds).
+    """
+    # The common case first, cheaply: a literal is faster than MAX_TIMESTAMP.
+    if type(seconds) is float and 0.0 <= seconds < 253402300800.0:
+        return "%0.4f" % seconds  # noqa: UP031 - the exact 0.3 format
+    return "%0.4f" % check_timestamp(seconds)  # noqa: UP031
+
+
+def check_timestamp(seconds: object) -> float:
+    """``seconds`` as a float if it is a time as seconds since the epoch."""
+    if isinstance(seconds, bool) or not isinstance(seconds, Real | Decimal):
+        raise TypeError(
+            f"timestamp() must return seconds since the epoch as a number, "
+            f"not {type(seconds).__name__}"
+        )
+    try:
+        value = float(seconds)
+    except OverflowError:
+        value = math.inf
+    except ValueError:  # a signalling NaN Decimal
+        value = math.nan
+    if 0.0 <= value < MAX_TIMESTAMP:
+        return value
+    if MAX_TIMESTAMP <= value < MAX_TIMESTAMP * 1000:
+        hint = f"; {value:.2g} looks like milliseconds"
+    elif MAX_TIMESTAMP * 1000 <= value < MAX_TIMESTAMP * 1e6:
+        hint = f"; {value:.2g} looks like microseconds"
+    elif value < 0:
+        hint = f", not negative ({value!r})"
+    else:
+        hint = f", not {value!r}"
+    raise ValueError(
+        f"timestamp() must return seconds since the epoch before the year 10000{hint}"
+    )
+
+
+def name_problem(name: str) -> str | None:
+    """What keeps a store from holding ``name`` as a goal, test or
+    population name (or a visitor id), or ``None`` if nothing does.
+
+    The one check of names, at the source and again in the backend: not
+    empty, at most :data:`MAX_NAME_LENGTH` characters, no NUL character
+    (PostgreSQL text cannot hold one), no lone surrogate (not encodable as
+    UTF-8, so no database takes it).
+    """
+    size = len(name)
+    if 0 < size <= MAX_NAME_LENGTH and name.isascii() and "\x00" not in name:
+        return None  # the common case, kept cheap
+    if not size:
+        return "must not be empty"
+    if size > MAX_NAME_LENGTH:
+        return f"must be at most {MAX_NAME_LENGTH} characters long, not {size}"
+    if "\x00" in name:
+        return "must not contain a NUL character"
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must be valid Unicode text (it holds a lone surrogate)"
+    return None
 
 
 def check_name(name: object, argument: str) -> str:
-    """``name`` if it is a non-empty string, else a ``TypeError``/``ValueError``."""
+    """``name`` if :func:`name_problem` finds none, else a ``TypeError`` or
+    ``ValueError`` naming ``argument``."""
+    if (
+        type(name) is str
+        and 0 < len(name) <= MAX_NAME_LENGTH
+        and name.isascii()
+        and "\x00" not in name
+    ):
+        return name  # the common case, kept cheap
     if not isinstance(name, str):
         raise TypeError(f"{argument} must be a str, not {type(name).__name__}")
-    if not name:
-        raise ValueError(f"{argument} must not be empty")
-    if not name.isascii():
-        try:
-            name.encode("utf-8")
-        except UnicodeEncodeError:
-            # A lone surrogate: no database (nor the split seed) can take it.
-            raise ValueError(f"{argument} must be valid Unicode text, not {name!r}") from None
+    problem = name_problem(name)
+    if problem is not None:
+        shown = name if len(name) <= 40 else name[:40] + "..."
+        raise ValueError(f"{argument} {problem}: {shown!r}" if name else f"{argument} {problem}")
     return name
 
 
 def format_value(value: object) -> str:
     """A goal value as its record field; ``None`` is the empty string.
 
-    Accepts ``int``, ``float``, ``Decimal`` and other real numbers that are
-    finite. Strings, booleans, NaN and infinities are refused: a value the
-    backend could not add up is a bug at the call site, not data.
+    Accepts ``int``, ``float``, ``Decimal`` and other real numbers of
+    magnitude at most :data:`MAX_VALUE`. Strings, booleans, NaN, infinities
+    and larger numbers are refused: a value the backend could not add up is
+    a bug at the call site, not data.
     """
     if value is None:
         return ""
     # The common cases first, cheaply (no ABC isinstance checks).
-    if type(value) is float and math.isfinite(value):
+    if type(value) is float and -MAX_VALUE <= value <= MAX_VALUE:
         return repr(value)
-    if type(value) is int and -_LARGEST_INT <= value <= _LARGEST_INT:
+    if type(value) is int and -_MAX_INT_VALUE <= value <= _MAX_INT_VALUE:
         return repr(value)
     if isinstance(value, bool) or not isinstance(value, Real | Decimal):
         raise TypeError(f"value must be a number, not {type(value).__name__}")
@@ -87,10 +175,10 @@ def format_value(value: object) -> str:
             as_float = float(value)
         except OverflowError:
             as_float = math.inf
-    # The backend adds values up as floats: NaN, infinities and values beyond
-    # a float's range would spoil every total they touch.
-    if not math.isfinite(as_float):
-        raise ValueError(f"value must be a finite number within float range, not {value!r}")
+    if not -MAX_VALUE <= as_float <= MAX_VALUE:
+        raise ValueError(
+            f"value must be a finite number of magnitude at most {MAX_VALUE:.0e}, not {value!r}"
+        )
     # Format through the base types: a subclass's own __str__ (say an
     # ``(int, Enum)`` member's "Color.RED") is not a number the backend reads.
     if isinstance(value, Decimal):
@@ -100,20 +188,28 @@ def format_value(value: object) -> str:
     return repr(as_float)
 
 
-def check_choice(code: object, allowed: frozenset[str], argument: str) -> str:
-    """``code`` as its field: ``None`` is empty, else it must be one of ``allowed``."""
+def check_choice(code: object, names: Mapping[str, str], argument: str) -> str:
+    """``code`` as its field: ``None`` is empty, else it must be one of the
+    codes ``names`` maps to their documented names (which messages use)."""
     if code is None:
         return ""
-    if not isinstance(code, str) or code not in allowed:
-        names = ", ".join(sorted(allowed))
-        raise ValueError(f"{argument} must be one of {names} or None, not {code!r}")
+    if not isinstance(code, str) or code not in names:
+        shown = ", ".join(names.values())
+        raise ValueError(f"{argument} must be one of {shown} or None, not {code!r}")
     return code
 
 
 def check_site_id(site_id: object) -> str:
-    """A site id as its record field: ``''``/``None`` is ``"0"``, else a decimal."""
-    if type(site_id) is str and site_id.isdigit() and site_id.isascii() and site_id[0] != "0":
-        return site_id  # already canonical: the common case, kept cheap
+    """A site id as its record field: ``''``/``None`` is ``"0"``, else a
+    decimal from 0 to :data:`MAX_SITE_ID`."""
+    if (
+        type(site_id) is str
+        and site_id.isdigit()
+        and site_id.isascii()
+        and site_id[0] != "0"
+        and len(site_id) < len(_MAX_SITE_TEXT)
+    ):
+        return site_id  # already canonical and in range: the common case, kept cheap
     if site_id is None or site_id == "":
         return "0"
     if isinstance(site_id, bool) or not isinstance(site_id, int | str):
@@ -121,7 +217,11 @@ def check_site_id(site_id: object) -> str:
     text = int.__repr__(site_id) if isinstance(site_id, int) else site_id
     if not (text.isascii() and text.isdigit()):
         raise ValueError(f"site_id must be a non-negative decimal number, not {site_id!r}")
-    return str(int(text))
+    digits = text.lstrip("0") or "0"
+    if len(digits) > len(_MAX_SITE_TEXT) or int(digits) > MAX_SITE_ID:
+        shown = digits if len(digits) <= 20 else digits[:20] + "..."
+        raise ValueError(f"site_id must be at most {MAX_SITE_ID}, not {shown}")
+    return digits
 
 
 def page_record(

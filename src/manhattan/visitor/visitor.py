@@ -101,6 +101,12 @@ class Visitor:
 
         ``value_type`` is one of ``RATE``, ``AVERAGE``, ``SUM``, ``PER`` and
         ``value_format`` one of ``NUMERIC``, ``CURRENCY``, ``PERCENTAGE``.
+        ``name`` is a non-empty str of at most
+        :data:`~manhattan.visitor.records.MAX_NAME_LENGTH` characters without
+        NUL or lone surrogates; ``value`` a finite number of magnitude at
+        most :data:`~manhattan.visitor.records.MAX_VALUE`. A value without a
+        value type is kept: it adds to the goal's value totals, while
+        ``goal_value`` reports such a goal's count, as 0.3 did.
         """
         record = records.goal_record(
             self._stamp(),
@@ -108,8 +114,8 @@ class Visitor:
             self.site_id,
             records.check_name(name, "goal name"),
             records.format_value(value),
-            records.check_choice(value_type, records.VALUE_TYPES, "value_type"),
-            records.check_choice(value_format, records.VALUE_FORMATS, "value_format"),
+            records.check_choice(value_type, records.VALUE_TYPE_NAMES, "value_type"),
+            records.check_choice(value_format, records.VALUE_FORMAT_NAMES, "value_format"),
         )
         self.record(record)
 
@@ -119,7 +125,8 @@ class Visitor:
         ``populations`` is ``None`` (``True`` or ``False``), a list or tuple,
         or a dict of population -> weight. The choice is deterministic per
         visitor and test, and the same as Manhattan 0.3 made. The assignment
-        is recorded once per visitor object.
+        is recorded once per visitor object. ``test_name`` and every
+        ``str(population)`` pass the same check as goal names.
         """
         records.check_name(test_name, "test_name")
         names, starts = check_populations(populations)
@@ -128,12 +135,11 @@ class Visitor:
         if self._split_logged is None:
             self._split_logged = set()
         if key not in self._split_logged:
+            # Both may raise: nothing is recorded, and the next call checks again.
+            weights = weights_field(populations)
+            stamp = self._stamp()
             self._split_logged.add(key)
-            self.record(
-                records.split_record(
-                    self._stamp(), self.id, self.site_id, *key, weights_field(populations)
-                )
-            )
+            self.record(records.split_record(stamp, self.id, self.site_id, *key, weights))
         return selected
 
     def flush(self) -> None:

@@ -4,12 +4,19 @@ database errors into :class:`StoreError` messages."""
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final, cast
 
 from sqlalchemy import Connection, Dialect, Engine, create_engine, event, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    DisconnectionError,
+    OperationalError,
+    TimeoutError,
+)
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -18,6 +25,52 @@ from sqlalchemy.sql.compiler import SQLCompiler
 class StoreError(RuntimeError):
     """The database cannot be opened or used; the message names its URL
     (password hidden) and the cause."""
+
+
+class TransientStoreError(StoreError):
+    """A commit failed in a way that trying again may get past: the
+    connection was lost, the database is shutting down or out of
+    resources (disk full), or another transaction held a lock or conflicted
+    (serialization failure, deadlock, lock timeout, "database is locked")."""
+
+
+class CommitRefusedError(StoreError):
+    """The database refused a commit, and would refuse it again (a value it
+    cannot store, a missing table, a read-only or corrupt database): retrying
+    cannot help, so counting stops and says why."""
+
+
+# SQLite's primary result codes worth a retry: BUSY, LOCKED (another
+# connection holds the lock), IOERR, FULL (disk), CANTOPEN, PROTOCOL.
+_SQLITE_TRANSIENT: Final = frozenset({5, 6, 10, 13, 14, 15})
+# PostgreSQL SQLSTATEs worth a retry beyond class 08 (connection exception):
+# serialization failure, deadlock, lock not available, insufficient
+# resources (disk full, out of memory, too many connections), and the
+# server shutting down or starting up.
+_POSTGRES_TRANSIENT: Final = frozenset(
+    {"40001", "40P01", "55P03", "53000", "53100", "53200", "53300", "57P01", "57P02", "57P03"}
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a database error ``exc`` (SQLAlchemy's, or the driver's) may
+    pass when tried again; see :class:`TransientStoreError`."""
+    if isinstance(exc, DisconnectionError | TimeoutError):
+        return True  # the pool lost or could not get a connection
+    orig: BaseException | None = exc
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        orig = exc.orig
+    if isinstance(orig, sqlite3.Error):
+        code = getattr(orig, "sqlite_errorcode", None)
+        return isinstance(code, int) and code & 0xFF in _SQLITE_TRANSIENT
+    sqlstate = getattr(orig, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        return sqlstate.startswith("08") or sqlstate in _POSTGRES_TRANSIENT
+    # A driver's OperationalError without a SQLSTATE: the server never
+    # answered (connection refused, reset or closed).
+    return isinstance(exc, OperationalError)
 
 
 def open_engines(url: str, echo: bool, shown: str) -> tuple[Engine, Engine, bool]:
