@@ -145,10 +145,14 @@ def test_counts_add_up_over_batches(store, url):
     assert store.count("buy") == 4
     assert store.count("buy", site_id=1) == 2
     assert store.count("buy", site_id=2) == 1
-    assert store.count("buy", site_id=3) == 0
     assert store.count("buy", rollup_key="day", bucket_id="2024-03-01") == 3
-    assert store.count("buy", rollup_key="day", bucket_id="2024-03-02") == 0
-    assert store.count("buy", rollup_key="week") == 0
+    # Never counted there: no such site, bucket or rollup (not a silent 0).
+    with pytest.raises(QueryError, match=r"no site 3 \(known sites: 1, 2\)"):
+        store.count("buy", site_id=3)
+    with pytest.raises(QueryError, match="rollup 'day' has no bucket '2024-03-02'"):
+        store.count("buy", rollup_key="day", bucket_id="2024-03-02")
+    with pytest.raises(QueryError, match="no rollup named 'week'"):
+        store.count("buy", rollup_key="week")
 
 
 def test_negative_deltas_take_visitors_back(store, url):
@@ -217,11 +221,15 @@ def test_variants_impressions_and_populations(store):
     assert store.count(None, ["t", "A"]) == 6
     assert store.count("buy", ("t", "A")) == 3
     assert store.count("buy") == 5
-    assert store.count("buy", ("t", "B")) == 0
-    assert store.count("buy", ("other", "A")) == 0
+    assert store.count("buy", ("t", "True")) == 0  # a known population that bought nothing
+    with pytest.raises(QueryError, match="test 't' has no population 'B'"):
+        store.count("buy", ("t", "B"))
+    with pytest.raises(QueryError, match="no test named 'other'"):
+        store.count("buy", ("other", "A"))
     # Populations as split() returned them were recorded as str(population).
     assert store.count(variant=("t", True)) == 2
-    assert store.count(variant=("t", False)) == 0
+    with pytest.raises(QueryError, match="test 't' has no population 'False'"):
+        store.count(variant=("t", False))
     assert store.count(variant=("u", 2)) == 1
     # Buckets compare as str(bucket_id); the default 0 is the "all" bucket "0".
     assert store.count("buy", rollup_key="day", bucket_id=20240301) == 1
@@ -291,7 +299,6 @@ def test_goal_value_by_value_type(valued, goal, variant, site_id, expected):
     [
         pytest.param("plain", None, 3, id="no value type: the count"),
         pytest.param("plain", 7, 0, id="no value type, nothing counted"),
-        pytest.param("nothing", None, 0, id="unknown goal"),
     ],
 )
 def test_goal_value_without_value_type_is_the_count(valued, goal, site_id, expected):
@@ -300,7 +307,7 @@ def test_goal_value_without_value_type_is_the_count(valued, goal, site_id, expec
     assert value == expected
 
 
-RESULT_GOALS = ["order", "signup", "plain", "nothing"]
+RESULT_GOALS = ["order", "signup", "plain", "basket"]  # nobody in t reached "basket"
 
 
 @pytest.fixture
@@ -348,7 +355,8 @@ def test_results_agree_with_goal_value(tested):
 
 def test_results_of_one_site(tested):
     assert tested.results("t", RESULT_GOALS, site_id=1) == {"A": [10.0, 0.0, 0, 0]}
-    assert tested.results("t", RESULT_GOALS, site_id=2) == {}
+    with pytest.raises(QueryError, match="no site 2"):
+        tested.results("t", RESULT_GOALS, site_id=2)
 
 
 @pytest.mark.parametrize(
@@ -356,7 +364,6 @@ def test_results_of_one_site(tested):
     [
         pytest.param("t", [], {"A": [], "B": []}, id="no goals"),
         pytest.param("t", ("order", "order"), {"A": [40.0, 40.0], "B": [15.0, 15.0]}, id="twice"),
-        pytest.param("unknown", ["order"], {}, id="unknown test"),
     ],
 )
 def test_results_edge_cases(tested, test_name, goals, expected):

@@ -49,8 +49,8 @@ def test_test_stats_reads_one_slice(store: SQLStore) -> None:
     )
     assert store.test_stats("T", site_id=1).visitors == {"a": 600}
     assert store.test_stats("T", "day", "2026-11-28").visitors == {"a": 7}
-    unknown = store.test_stats("nope")
-    assert (unknown.visitors, unknown.weights, unknown.crossovers) == ({}, {}, 0)
+    with pytest.raises(QueryError, match="no test named 'nope'"):
+        store.test_stats("nope")
 
 
 def test_analyze_reads_and_analyzes(store: SQLStore) -> None:
@@ -68,7 +68,9 @@ def test_analyze_reads_and_analyzes(store: SQLStore) -> None:
     [
         pytest.param(("",), "needs a test name", id="no-name"),
         pytest.param((5,), "needs a test name", id="not-text"),
-        pytest.param(("nope",), "has no visitors", id="unknown-test"),
+        pytest.param(("nope",), "no test named 'nope'", id="unknown-test"),
+        pytest.param(("T", ["Buy", "Bye"]), "no goal named 'Bye'", id="unknown-goal"),
+        pytest.param(("T", "Buy"), "goals must be a list", id="goals-str"),
         pytest.param(("T", None, "z"), "not a population", id="bad-control"),
     ],
 )

@@ -168,12 +168,31 @@ Variant: TypeAlias = tuple[str, str] | Sequence[str]
 
 
 class QueryError(ValueError):
-    """A query that cannot be answered (unknown rollup, bad argument...)."""
+    """A query that cannot be answered: a bad argument, or a name the store
+    has never seen (the message suggests the closest known names)."""
 
 
 @runtime_checkable
 class Queries(Protocol):
-    """The read-only query API of the server (see ``compat-0.3.md``)."""
+    """The read-only query API of the server, as Manhattan 0.3 had it.
+
+    A query that names a test, goal, population, rollup, bucket or site the
+    store has never seen raises :class:`QueryError` naming it, with the
+    closest known names (``no goal named 'Purchsed' (did you mean
+    'Purchased'?)``), instead of answering zeros. "Seen" means:
+
+    - goal: listed by :meth:`goals`, or counted; ``"viewed page"`` always;
+    - test: listed by :meth:`tests`, or with impressions;
+    - population: had impressions in its test;
+    - rollup: has any count; bucket: has any count in its rollup;
+    - site: has any count (see :meth:`sites`).
+
+    Each is checked on its own: a known goal in a bucket, site or
+    population where nobody reached it is a plain 0, as is a known test in a
+    site where it did not run. A store that has counted nothing at all (a
+    server that just started) has seen no name and answers zeros and empty
+    tables. The check runs only when an answer comes out empty or zero.
+    """
 
     def count(
         self,
@@ -234,6 +253,19 @@ class Queries(Protocol):
 
     def sites(self) -> list[int]:
         """The ids of the sites with counts, in order."""
+        ...
+
+    def filtered(self) -> dict[str, int]:
+        """Events not counted so far, by reason: ``"awaiting pixel"`` (held
+        until the visitor's browser loads the tracking pixel; a visitor who
+        never does is a bot, and stays here), ``"crawler"`` (a known crawler's
+        user agent), ``"held overflow"`` (beyond the events held per visitor
+        awaiting the pixel), ``"malformed record"`` / ``"malformed line"``
+        (unreadable log entries), ``"unknown version"`` / ``"unknown kind"``
+        (records of a newer format), ``"unreadable visitor state"`` (a
+        damaged stored state: the visitor started afresh), ``"uncountable
+        record"`` (counting it raised), ``"unstorable entry"`` (a counter no
+        database can hold). Other reasons may appear; all counts are events."""
         ...
 
     def breakdown(

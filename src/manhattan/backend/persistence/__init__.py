@@ -26,7 +26,8 @@ Tables (schema version :data:`SCHEMA_VERSION`, recorded in ``meta``):
 ``meta(key, value)`` (the schema version, the log pointer); ``counts`` keyed
 by (rollup, bucket, site, goal, test, population) with visitors, value total
 and sum of squares; ``goals``; ``tests`` (weights as JSON); ``visitors(id,
-state)``; ``filtered(reason, events)``.
+state)``; ``filtered(reason, events)``; ``leases(name, holder, host, pid,
+since, expires)`` (:mod:`~manhattan.backend.persistence.lease`).
 """
 
 from manhattan.backend.persistence.engine import StoreError

@@ -1,9 +1,11 @@
-"""The pure part of the queries: checking their arguments, and computing
-goal values from counted rows."""
+"""The pure part of the queries: checking their arguments, computing goal
+values from counted rows, and telling which names a query gave that the
+store has never seen."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import difflib
+from collections.abc import Collection, Mapping, Sequence
 from typing import NamedTuple
 
 from manhattan.backend.model import (
@@ -35,6 +37,8 @@ def counter_key(
     """
     if goal is not None and not isinstance(goal, str):
         raise QueryError(f"goal must be a str or None, not {type(goal).__name__}")
+    if goal == "":
+        raise QueryError("goal must not be empty (goal names never are)")
     if variant is None:
         if goal is None:
             raise QueryError("a query needs a goal, a variant (test, population) or both")
@@ -54,6 +58,8 @@ def check_variant(variant: object) -> tuple[str, str]:
     test, population = variant
     if not isinstance(test, str):
         raise QueryError(f"a variant's test name must be a str, not {type(test).__name__}")
+    if not test:
+        raise QueryError("a variant's test name must not be empty")
     if not isinstance(population, str | int | float):
         raise QueryError(
             "a variant's population must be a str (or a bool or number, as split() "
@@ -75,6 +81,8 @@ def check_results(test_name: object, goals: object) -> list[str]:
     """The goal names of a ``results()`` query, its arguments checked."""
     if not isinstance(test_name, str):
         raise QueryError(f"test_name must be a str, not {type(test_name).__name__}")
+    if not test_name:
+        raise QueryError("test_name must not be empty")
     return check_goal_names(goals)
 
 
@@ -200,3 +208,132 @@ def breakdown_of(
     for bucket, population, goal, visitors, total in sorted(rows):
         table.setdefault(bucket, {}).setdefault(population, {})[goal] = [int(visitors), total]
     return table
+
+
+class Names(NamedTuple):
+    """The names a query gave, checked against what the store has seen when
+    its answer came out empty. ``None`` (and :data:`NO_TEST`,
+    :data:`ALL_SITES`): not given."""
+
+    rollup: str | None = None
+    bucket: str | None = None
+    site: int = ALL_SITES
+    test: str = NO_TEST
+    population: str | None = None
+    goals: tuple[str, ...] = ()
+
+    def params(self) -> dict[str, object]:
+        """The bound parameters of the reads that check these names."""
+        return {
+            "rollup": self.rollup or "",
+            "bucket": self.bucket or "",
+            "site": self.site,
+            "test": self.test,
+            "population": self.population or "",
+        }
+
+
+def names_of(key: CounterKey) -> Names:
+    """The names of the counter a ``count()`` or ``goal_value()`` query reads."""
+    return Names(
+        key.rollup,
+        key.bucket,
+        key.site,
+        key.test,
+        key.population if key.test != NO_TEST else None,
+        (key.goal,) if key.goal != IMPRESSION else (),
+    )
+
+
+def unknown_names(
+    names: Names, known: Sequence[object], known_goals: Collection[str]
+) -> list[tuple[str, str]]:
+    """``[(kind, name)]`` of those of ``names`` the store has never seen.
+
+    ``known`` are the flags of ``schema.KNOWN``: whether anything was
+    counted, then whether the rollup, bucket, site, test and population
+    were; ``known_goals`` the goals among ``names.goals`` that were. A store
+    that has counted nothing has seen no name and refuses none: it answers
+    zeros. :data:`VIEWED_PAGE` is always known. A bucket is only checked in
+    a known rollup, a population in a known test.
+    """
+    anything, rollup, bucket, site, test, population = (bool(flag) for flag in known)
+    if not anything:
+        return []
+    unknown = []
+    if names.test != NO_TEST and not test:
+        unknown.append(("test", names.test))
+    elif names.population is not None and names.test != NO_TEST and not population:
+        unknown.append(("population", names.population))
+    unknown += [
+        ("goal", goal)
+        for goal in dict.fromkeys(names.goals)
+        if goal != VIEWED_PAGE and goal not in known_goals
+    ]
+    if names.rollup is not None and not rollup:
+        unknown.append(("rollup", names.rollup))
+    elif names.bucket is not None and not bucket:
+        unknown.append(("bucket", names.bucket))
+    if names.site != ALL_SITES and not site:
+        unknown.append(("site", str(names.site)))
+    return unknown
+
+
+LISTED = 10
+"""The most known names an error message lists."""
+
+
+def _listing(names: Sequence[str]) -> str:
+    shown = ", ".join(map(repr, names[:LISTED]))
+    return shown + (f" and {len(names) - LISTED} more" if len(names) > LISTED else "")
+
+
+def _closest(name: str, candidates: Sequence[str]) -> str:
+    """``did you mean ...?`` with the known names closest to ``name``, or ``""``."""
+    close = difflib.get_close_matches(name, candidates, n=3)
+    if not close:
+        return ""
+    quoted = [repr(match) for match in close]
+    either = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+    return f"did you mean {either}?"
+
+
+def unknown_message(kind: str, name: str, candidates: Sequence[str], names: Names) -> str:
+    """Why one name of a query is refused: the store never saw it; with the
+    closest known names (``candidates``), or where to find the known ones."""
+    closest = _closest(name, candidates)
+    if kind == "goal":
+        return f"no goal named {name!r} ({closest or 'goals() lists the known goals'})"
+    if kind == "test":
+        return f"no test named {name!r} ({closest or 'tests() lists the known tests'})"
+    if kind == "population":
+        listed = f"its populations: {_listing(candidates)}" if candidates else "see tests()"
+        return f"test {names.test!r} has no population {name!r} ({closest or listed})"
+    if kind == "rollup":
+        listed = f"known rollups: {_listing(candidates)}"
+        return f"no rollup named {name!r} ({closest or listed})"
+    if kind == "bucket":
+        listed = f"known buckets include {_listing(candidates)}"
+        return (
+            f"rollup {names.rollup!r} has no bucket {name!r} "
+            f"(nothing was counted there; {closest or listed})"
+        )
+    return f"no site {name} (known sites: {', '.join(candidates[:LISTED]) or 'none'})"
+
+
+def refusal(
+    unknown: Sequence[tuple[str, str]],
+    candidates: Mapping[str, Sequence[str]],
+    names: Names,
+    awaiting_pixel: int,
+) -> str:
+    """The message of a query refused for naming what the store never saw:
+    one part per unknown name; and, while events await their visitors'
+    tracking pixel, that those are not counted yet."""
+    parts = [unknown_message(kind, name, candidates[kind], names) for kind, name in unknown]
+    if awaiting_pixel > 0:
+        parts.append(
+            f"{awaiting_pixel} events of visitors whose browser has not loaded the "
+            "tracking pixel yet are not counted (see filtered())"
+        )
+    return "; ".join(parts)

@@ -18,9 +18,13 @@ from sqlalchemy import (
     Text,
     bindparam,
     case,
+    exists,
     func,
+    literal,
     literal_column,
+    or_,
     select,
+    union,
 )
 
 from manhattan.backend.model import ALL_SITES, IMPRESSION, NO_TEST
@@ -85,6 +89,19 @@ filtered = Table(
     Column("reason", Text, primary_key=True),
     Column("events", BigInteger, nullable=False),
 )
+# Who counts what (see manhattan.backend.persistence.lease). A table added
+# after schema version 1 without changing it: create_all adds it to an
+# existing database, and a Manhattan that predates it never reads it.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("holder", Text, nullable=False),
+    Column("host", Text, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("since", Double, nullable=False),  # seconds since the epoch, database clock
+    Column("expires", Double, nullable=False),
+)
 
 # Reads, compiled once each (see SQLStore): fixed statements, and builders
 # of statements with an IN list of ``size`` parameters ``in0``, ``in1``...
@@ -142,7 +159,56 @@ SITES = (
     .order_by(counts.c.site)
 )
 """Every site id with counts (every count has a row in rollup ``all``)."""
+
+# What the store has seen, read only when a query's answer came out empty,
+# to tell a misspelled name from a true zero (see SQLStore._refuse_unknown).
+# Every check is an indexed look-up: real counts have a twin in rollup
+# ``all``, bucket ``0``, and one for all sites (ALL_SITES) together.
+NAMES_LIMIT: Final = 1000
+"""The most known names of one kind that suggestions are picked from."""
+_ALL = (counts.c.rollup == ALL_ROLLUP, counts.c.bucket == ALL_BUCKET)
+_ALL_SITES = (*_ALL, counts.c.site == ALL_SITES)
+_IMPRESSIONS = (*_ALL_SITES, counts.c.goal == IMPRESSION, counts.c.test == bindparam("test"))
+KNOWN = select(
+    exists().where(counts.c.rollup.is_not(None)),
+    exists().where(counts.c.rollup == bindparam("rollup")),
+    exists().where(counts.c.rollup == bindparam("rollup"), counts.c.bucket == bindparam("bucket")),
+    exists().where(*_ALL, counts.c.site == bindparam("site")),
+    or_(exists().where(tests.c.name == bindparam("test")), exists().where(*_IMPRESSIONS)),
+    exists().where(*_IMPRESSIONS, counts.c.population == bindparam("population")),
+)
+"""Whether anything was counted, and whether the rollup, the bucket (in
+that rollup), the site, the test and the population (in that test) were."""
+
+
+def _distinct(column: ColumnElement[Any], *where: ColumnElement[bool]) -> Select[Any]:
+    """The first :data:`NAMES_LIMIT` distinct values of ``column`` where
+    ``where`` holds, in order, skipping from each value to the next along
+    the counts index (a plain DISTINCT would read every row of the scope)."""
+    first = select(func.min(column)).where(*where).scalar_subquery()
+    seen = select(first.label("value"), literal(1).label("n")).cte("seen", recursive=True)
+    after = select(func.min(column)).where(*where, column > seen.c.value).scalar_subquery()
+    seen = seen.union_all(
+        select(after, seen.c.n + 1).where(seen.c.value.is_not(None), seen.c.n < NAMES_LIMIT)
+    )
+    return select(seen.c.value).where(seen.c.value.is_not(None))
+
+
+NAMES: Final = {
+    "rollup": _distinct(counts.c.rollup),
+    "bucket": _distinct(counts.c.bucket, counts.c.rollup == bindparam("rollup")),
+    "site": _distinct(counts.c.site, *_ALL, counts.c.site != ALL_SITES),
+    "goal": select(goals.c.name).order_by(goals.c.name).limit(NAMES_LIMIT),
+    "test": select(tests.c.name).order_by(tests.c.name).limit(NAMES_LIMIT),
+    "population": select(counts.c.population)
+    .where(*_IMPRESSIONS)
+    .order_by(counts.c.population)
+    .limit(NAMES_LIMIT),
+}
+"""Per kind of name, the known names that suggestions are picked from."""
 READS: Final = {
+    "known": KNOWN,
+    **{f"{kind}_names": read for kind, read in NAMES.items()},
     "test_slice": TEST_SLICE,
     "test_info": TEST_INFO,
     "pointer": POINTER,
@@ -178,6 +244,18 @@ def slice_rows(size: int) -> Select[Any]:
 def value_types(size: int) -> Select[Any]:
     """(name, value type) of the goals in the IN list."""
     return select(goals.c.name, goals.c.value_type).where(_in(goals.c.name, size))
+
+
+def known_goals(size: int) -> Select[Any]:
+    """Those of the goals in the IN list that the store has seen: in the
+    goals table, or counted (outside or inside split tests)."""
+    seen = union(
+        select(goals.c.name.label("goal")).where(_in(goals.c.name, size)),
+        select(counts.c.goal).where(
+            *_ALL_SITES, _in(counts.c.goal, size), counts.c.goal != IMPRESSION
+        ),
+    ).subquery()
+    return select(seen.c.goal)
 
 
 def meta_values(size: int) -> Select[Any]:

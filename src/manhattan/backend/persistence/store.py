@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from manhattan.analysis import report
+from manhattan.backend.aggregate import AWAITING_PIXEL
 from manhattan.backend.model import (
     IMPRESSION,
     NO_TEST,
@@ -27,22 +28,30 @@ from manhattan.backend.model import (
 from manhattan.backend.persistence import schema as s
 from manhattan.backend.persistence.engine import (
     SNAPSHOT,
+    CommitRefusedError,
     Prepared,
     StoreError,
+    TransientStoreError,
     cause,
+    is_transient,
     open_engines,
     safe_url,
 )
 from manhattan.backend.persistence.queries import (
     BREAKDOWN_ORDERS,
+    Names,
     Rows,
     breakdown_of,
     check_breakdown,
+    check_goal_names,
     check_results,
     check_site,
     counter_key,
+    names_of,
+    refusal,
     results_of,
     slice_value,
+    unknown_names,
 )
 
 VISITOR_CHUNK: Final = 500
@@ -70,7 +79,9 @@ class SQLStore:
     tables are created on first use. Raises :class:`StoreError` when the
     database cannot be opened or has another schema version, and when a
     commit or a query fails in the database; :class:`QueryError` for bad
-    query arguments. Safe to use from several threads.
+    query arguments and for names the store has never seen (see
+    :class:`~manhattan.backend.model.Queries`). Safe to use from several
+    threads.
     """
 
     def __init__(self, url: str = "sqlite:///manhattan.db", *, echo: bool = False) -> None:
@@ -146,6 +157,26 @@ class SQLStore:
             raise StoreError(f"{what} {self.url}: {cause(exc)}") from exc
 
     @contextmanager
+    def _commit_errors(self) -> Iterator[None]:
+        """Database errors of a commit as :class:`TransientStoreError` (worth
+        another try) or :class:`CommitRefusedError` (not)."""
+        # sqlite3 raises ValueError, TypeError or OverflowError for values
+        # it cannot bind.
+        failures: tuple[type[Exception], ...] = (
+            *self._store_errors,
+            ValueError,
+            TypeError,
+            OverflowError,
+        )
+        try:
+            yield
+        except failures as exc:
+            message = f"commit failed on {self.url}: {cause(exc)}"
+            if is_transient(exc):
+                raise TransientStoreError(message) from exc
+            raise CommitRefusedError(f"{message} (refused: trying again cannot help)") from exc
+
+    @contextmanager
     def _write(self) -> Iterator[Connection]:
         with self._lock, self._engine.begin() as conn:
             yield conn
@@ -198,11 +229,14 @@ class SQLStore:
 
     # -- Store --------------------------------------------------------------
 
-    def commit(self, batch: Batch) -> None:
+    def commit(self, batch: Batch, guard: Callable[[Connection], None] | None = None) -> None:
         """Apply ``batch`` in one transaction: all of it or none (see
         :class:`~manhattan.backend.model.Batch` for how each part merges).
-        An empty batch is a no-op."""
-        if not batch:
+        ``guard`` runs first in that transaction (also for an empty batch):
+        whatever it raises rolls the transaction back and reaches the caller
+        (see :mod:`~manhattan.backend.persistence.lease`). An empty batch
+        without a guard is a no-op."""
+        if not batch and guard is None:
             return
         # Every row is built before the transaction opens: a bad value fails
         # before anything is written, and the transaction stays short.
@@ -228,7 +262,9 @@ class SQLStore:
                 *batch.pointers.items(),
             ],
         }
-        with self._errors("commit failed on"), self._write() as conn:
+        with self._commit_errors(), self._write() as conn:
+            if guard is not None:
+                guard(conn)
             for table, rows in work.items():
                 if rows:
                     # One executemany of precompiled SQL: SQLAlchemy's own
@@ -263,12 +299,34 @@ class SQLStore:
                 states.update(self._query_in(cursor, s.visitor_states, chunk))
         return states
 
-    def filtered(self) -> dict[str, int]:
-        """Events filtered out so far (bots...), by reason."""
-        with self._cursor() as cursor:
-            return dict(self._query(cursor, "filtered"))
-
     # -- Queries ------------------------------------------------------------
+
+    def _refuse_unknown(self, cursor: Any, names: Names) -> None:
+        """Raise :class:`QueryError` when the store has counted something
+        but never saw one of ``names``: an empty answer is then a misspelled
+        name, not a zero. The message names each unknown name with the
+        closest known ones. Called only once an answer came out empty, so
+        that answers with data cost no extra statement."""
+        params = names.params()
+        known = self._query(cursor, "known", params)[0]
+        goals = sorted(set(names.goals))
+        found = (
+            {goal for (goal,) in self._query_in(cursor, s.known_goals, goals)} if goals else set()
+        )
+        unknown = unknown_names(names, known, found)
+        if unknown:
+            candidates = {
+                kind: [str(name) for (name,) in self._query(cursor, f"{kind}_names", params)]
+                for kind in {kind for kind, _ in unknown}
+            }
+            waiting = dict(self._query(cursor, "filtered")).get(AWAITING_PIXEL, 0)
+            raise QueryError(refusal(unknown, candidates, names, int(waiting)))
+
+    def filtered(self) -> dict[str, int]:
+        """Events not counted so far, by reason (see
+        :meth:`~manhattan.backend.model.Queries.filtered`)."""
+        with self._cursor() as cursor:
+            return {reason: int(events) for reason, events in self._query(cursor, "filtered")}
 
     def count(
         self,
@@ -281,10 +339,14 @@ class SQLStore:
         """Unique visitors who reached ``goal`` in ``variant``'s population
         (no variant: all visitors; no goal: the population's impressions),
         in bucket ``str(bucket_id)`` of rollup ``rollup_key``, at site
-        ``site_id`` (``None``: all sites). 0 where nothing was counted."""
+        ``site_id`` (``None``: all sites). 0 where nothing was counted;
+        :class:`QueryError` for a name the store never saw (see
+        :class:`~manhattan.backend.model.Queries`)."""
         key = counter_key(goal, variant, rollup_key, bucket_id, site_id)
         with self._cursor() as cursor:
             rows = self._query(cursor, "count", key._asdict())
+            if not rows:
+                self._refuse_unknown(cursor, names_of(key))
         return int(rows[0][0]) if rows else 0
 
     def goal_value(
@@ -304,6 +366,8 @@ class SQLStore:
         with self._cursor(snapshot=True) as cursor:
             types = dict(self._query_in(cursor, s.value_types, [goal]))
             rows = self._slice(cursor, key.rollup, key.bucket, key.site, key.test, [goal])
+            if (key.population, goal) not in rows:
+                self._refuse_unknown(cursor, names_of(key))
         return slice_value(types, rows, key.population, goal)
 
     def _slice(
@@ -327,7 +391,12 @@ class SQLStore:
         with self._cursor(snapshot=True) as cursor:
             types = dict(self._query_in(cursor, s.value_types, names))
             rows = self._slice(cursor, s.ALL_ROLLUP, s.ALL_BUCKET, site, test_name, names)
-        return results_of(types, rows, names)
+            answer = results_of(types, rows, names)
+            seen = {goal for _, goal in rows}
+            missing = tuple(goal for goal in names if goal not in seen)
+            if missing or not answer:
+                self._refuse_unknown(cursor, Names(site=site, test=test_name, goals=missing))
+        return answer
 
     def test_stats(
         self,
@@ -344,6 +413,8 @@ class SQLStore:
         params = {"rollup": key.rollup, "bucket": key.bucket, "site": key.site, "test": test_name}
         with self._cursor(snapshot=True) as cursor:
             rows = self._query(cursor, "test_slice", params)
+            if not rows:
+                self._refuse_unknown(cursor, names_of(key)._replace(population=None))
             info = self._query(cursor, "test_info", {"name": test_name})
             names = sorted({goal for _, goal, *_ in rows if goal != IMPRESSION})
             types = dict(self._query_in(cursor, s.value_types, names)) if names else {}
@@ -375,6 +446,11 @@ class SQLStore:
         if not isinstance(test_name, str) or not test_name:
             raise QueryError("analyze() needs a test name")
         stats = self.test_stats(test_name, rollup_key, bucket_id, site_id)
+        if goals is not None:
+            missing = tuple(goal for goal in check_goal_names(goals) if goal not in stats.goals)
+            if missing:
+                with self._cursor() as cursor:
+                    self._refuse_unknown(cursor, Names(goals=missing))
         return report.analyze(stats, goals, control, weights)
 
     def all_tests(self) -> list[tuple[str, float, float]]:
@@ -448,4 +524,9 @@ class SQLStore:
         }
         with self._cursor() as cursor:
             rows = self._query_in(cursor, _BREAKDOWN[query.order], names, params)
+            seen = {goal for _, _, goal, _, _ in rows}
+            missing = tuple(goal for goal in query.goals if goal not in seen)
+            if missing:
+                names_given = Names(query.rollup, None, query.site, query.test, None, missing)
+                self._refuse_unknown(cursor, names_given)
         return breakdown_of(rows)
