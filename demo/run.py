@@ -84,9 +84,47 @@ def main(argv: list[str] | None = None) -> int:
         "--serve", action="store_true", help="keep the server and the dashboard up until Ctrl-C"
     )
     parser.add_argument(
-        "--port", type=int, default=8080, help="the dashboard's port with --serve (0: any free)"
+        "--port", type=port, default=8080, help="the dashboard's port with --serve (0: any free)"
     )
     args = parser.parse_args(argv)
+    # The dashboard's port is taken first, so that a busy one is said at
+    # once, not after the whole run.
+    bind = f"tcp://127.0.0.1:{free_port()}"
+    dashboard = make_dashboard(bind, auth=None, wait=5000)
+    try:
+        dashboard_server = make_dashboard_server(
+            dashboard, "127.0.0.1", args.port if args.serve else 0, quiet=True
+        )
+    except OSError as exc:
+        dashboard.close()
+        print(
+            f"demo: cannot serve the dashboard on 127.0.0.1:{args.port}: "
+            f"{exc.strerror or exc}. Pick another port: make demo "
+            f"DEMO_ARGS='--serve --port {args.port + 1 if args.port < 65535 else 8081}' "
+            "(or --port 0 for any free one)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        return run(args, bind, dashboard_server)
+    finally:
+        dashboard_server.server_close()
+        dashboard.close()
+
+
+def port(text: str) -> int:
+    """A TCP port number (0: any free one), for argparse."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0 to 65535, not {value}")
+    return value
+
+
+def run(args: argparse.Namespace, bind: str, dashboard_server: WSGIServer) -> int:
+    """The shop, its visitors, the server and the results, then the dashboard."""
     data = Path(args.data)
     shutil.rmtree(data, ignore_errors=True)
     (data / "log").mkdir(parents=True)
@@ -123,7 +161,6 @@ def main(argv: list[str] | None = None) -> int:
     subprocess.run(count, check=True)
     print(f"manhattan-server --once counted {log_path}.* into {url}")
 
-    bind = f"tcp://127.0.0.1:{free_port()}"
     serve = subprocess.Popen(server_command("--path", log_path, "--url", url, "--bind", bind))
     try:
         with Client(bind, wait=5000) as client:
@@ -137,18 +174,16 @@ def main(argv: list[str] | None = None) -> int:
             print("\nmanhattan-report (the analysis of the button test):\n")
             goals = ["Added To Cart", "Purchased", "Abandoned Cart"]
             print(render(client.analyze(BUTTON_TEST, goals)))
-        show_dashboard(bind, args.port if args.serve else 0, args.serve)
+        show_dashboard(dashboard_server, args.serve)
     finally:
         serve.terminate()
         serve.wait(timeout=10)
     return 0
 
 
-def show_dashboard(connect: str, port: int, keep_up: bool) -> None:
-    """Serve the dashboard over ``connect``, check that it answers, print its
-    address; with ``keep_up``, serve until SIGINT or SIGTERM."""
-    app = make_dashboard(connect, auth=None, wait=5000)
-    httpd = make_dashboard_server(app, "127.0.0.1", port, quiet=True)
+def show_dashboard(httpd: WSGIServer, keep_up: bool) -> None:
+    """Serve the dashboard, check that it answers, print its address; with
+    ``keep_up``, serve until SIGINT or SIGTERM."""
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{httpd.server_port}/"
     try:
@@ -165,8 +200,6 @@ def show_dashboard(connect: str, port: int, keep_up: bool) -> None:
             print("(python -m demo.run --serve, or make demo DEMO_ARGS=--serve, keeps it up)")
     finally:
         httpd.shutdown()
-        httpd.server_close()
-        app.close()
 
 
 if __name__ == "__main__":

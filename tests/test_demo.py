@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -80,3 +81,25 @@ def test_demo_serve_keeps_the_dashboard_up_until_interrupted(tmp_path: Path) -> 
             assert child.wait(timeout=30) == 0
         finally:
             child.kill()
+
+
+def test_demo_serve_on_a_busy_port_says_so_at_once(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        command = [sys.executable, "-m", "demo.run", "--data", str(tmp_path), "--serve"]
+        result = subprocess.run(
+            [*command, "--port", str(port)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 2
+    assert result.stdout == ""  # nothing was run first
+    assert result.stderr.startswith(f"demo: cannot serve the dashboard on 127.0.0.1:{port}: ")
+    assert f"--serve --port {port + 1}" in result.stderr
+    assert "--port 0 for any free one" in result.stderr
+    assert "Traceback" not in result.stderr

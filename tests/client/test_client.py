@@ -13,6 +13,7 @@ import zmq
 from manhattan.backend.model import Queries, QueryError
 from manhattan.client import Client, ServerError
 from manhattan.server.service import QueryService
+from tests.test_keys import make_keys
 
 SHORT_WAIT = 200  # ms, for calls meant to time out
 LONG_WAIT = 5000  # ms, for calls meant to be answered: only elapses when a test fails
@@ -45,6 +46,9 @@ class DictQueries:
 
     def tests(self):
         return [{"name": "Button", "populations": ["red", "blue"]}]
+
+    def filtered(self):
+        return {"awaiting pixel": 3, "crawler": 1}
 
 
 @pytest.fixture
@@ -138,6 +142,7 @@ def test_client_is_a_queries_object(client):
             lambda c: c.tests(), [{"name": "Button", "populations": ["red", "blue"]}], id="tests"
         ),
         pytest.param(lambda c: c.ping(), "pong", id="ping"),
+        pytest.param(lambda c: c.filtered(), {"awaiting pixel": 3, "crawler": 1}, id="filtered"),
         pytest.param(lambda c: c.call("count", "signup", site_id=1), 112, id="generic-call"),
     ],
 )
@@ -173,8 +178,8 @@ def test_all_tests_rows_are_tuples(client):
             lambda c: c.call("flush"),
             "MethodNotAllowed",
             "method 'flush' is not allowed; "
-            "allowed: all_tests, analyze, breakdown, count, goal_value, goals, results, sites, "
-            "tests",
+            "allowed: all_tests, analyze, breakdown, count, filtered, goal_value, goals, "
+            "results, sites, tests",
             id="refused",
         ),
         pytest.param(
@@ -200,7 +205,11 @@ def test_timeout_without_server_then_works_once_one_starts():
     client = Client(address, wait=SHORT_WAIT)
     started = time.monotonic()
 
-    message = f"no reply to count from {address} within 200 ms"
+    message = (
+        f"no reply to count from {address} within 200 ms: the server may not be running, "
+        f"or be busy (check with `manhattan-client --connect {address} ping`); a server "
+        "bound beyond loopback requires its Curve key (curve_server_key, --curve-server-key)"
+    )
     with pytest.raises(TimeoutError, match=re.escape(message)):
         client.count("signup")
 
@@ -335,6 +344,8 @@ def test_error_reply_from_any_server_keeps_its_type_and_message():
         pytest.param(lambda c: c.goals(), b"[1]", id="goals-row-number"),
         pytest.param(lambda c: c.tests(), b'{"a": 1}', id="tests-object"),
         pytest.param(lambda c: c.ping(), b"1", id="ping-number"),
+        pytest.param(lambda c: c.filtered(), b'{"crawler": "1"}', id="filtered-string"),
+        pytest.param(lambda c: c.filtered(), b"[1]", id="filtered-list"),
     ],
 )
 def test_result_of_the_wrong_shape_is_a_malformed_reply_error(call, result):
@@ -370,9 +381,27 @@ def test_wait_must_be_positive(wait):
         Client("tcp://127.0.0.1:5555", wait=wait)
 
 
-def test_bad_address_fails_at_construction():
-    with pytest.raises(ValueError, match="cannot connect to 'nonsense'"):
-        Client("nonsense")
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        pytest.param("nonsense", "'nonsense' is not a ZeroMQ address", id="word"),
+        pytest.param("127.0.0.1:5555", "did you mean 'tcp://127.0.0.1:5555'?", id="no-transport"),
+        pytest.param("nonsense://x", "cannot connect to 'nonsense://x'", id="bad-transport"),
+    ],
+)
+def test_bad_address_fails_at_construction(address, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Client(address)
+
+
+def test_curve_keys_must_be_usable_files(tmp_path):
+    keys = make_keys(tmp_path)
+    with pytest.raises(ValueError, match="curve_secret_key needs curve_server_key"):
+        Client(curve_secret_key=keys.client_secret)
+    with pytest.raises(ValueError, match=r"curve key file .*missing\.key does not exist"):
+        Client(curve_server_key=tmp_path / "missing.key")
+    with pytest.raises(ValueError, match="holds no secret key"):
+        Client(curve_server_key=keys.server_public, curve_secret_key=keys.client_public)
 
 
 def test_unencodable_arguments_raise_before_sending(client):

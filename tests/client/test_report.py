@@ -5,6 +5,9 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +16,9 @@ import pytest
 from manhattan.analysis.report import analyze
 from manhattan.backend.model import ALL_SITES, Batch, CounterKey, GoalInfo, TestInfo, TestStats
 from manhattan.backend.persistence import SQLStore
-from manhattan.client.report import main, render
+from manhattan.client import DEFAULT_WAIT
+from manhattan.client.options import BROKEN_PIPE_STATUS
+from manhattan.client.report import build_parser, main, render
 from manhattan.server.service import QueryService
 
 
@@ -104,9 +109,59 @@ def test_server_errors_are_one_line(address: str, capsys: pytest.CaptureFixture[
     assert capsys.readouterr().err.startswith("manhattan-report: error: QueryError")
 
 
-def test_no_server_is_a_timeout(capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_server_is_a_timeout_saying_what_to_check(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["Button", "--connect", "tcp://127.0.0.1:9", "--wait", "200"]) == 1
-    assert "manhattan-report: error:" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("manhattan-report: error: no reply to analyze from tcp://127.0.0.1:9")
+    assert "the server may not be running" in err
+    assert "manhattan-client --connect tcp://127.0.0.1:9 ping" in err
+
+
+def test_waits_as_long_as_the_client() -> None:
+    assert build_parser().parse_args(["Button"]).wait == DEFAULT_WAIT
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        pytest.param(
+            ["--connect", "127.0.0.1:5555"], "did you mean 'tcp://127.0.0.1:5555'?", id="connect"
+        ),
+        pytest.param(["--wait", "0"], "must be positive", id="wait"),
+        pytest.param(["--weight", "green=nan"], "--weight must be POPULATION=NUMBER", id="nan"),
+        pytest.param(["--curve-secret-key", "me.key_secret"], "needs curve_server_key", id="key"),
+    ],
+)
+def test_bad_command_lines_are_usage_errors(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["Button", *argv])
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err.splitlines()[-1]
+
+
+def test_output_nobody_reads_ends_quietly(
+    address: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    read, write = os.pipe()
+    os.close(read)
+    with open(write, "w") as out:
+        assert main(["Button", "--json", "--connect", address], out) == BROKEN_PIPE_STATUS
+    assert capsys.readouterr().err == ""
+
+
+def test_piped_into_head_ends_quietly_with_141(address: str) -> None:
+    command = "import sys; from manhattan.client.report import main; sys.exit(main())"
+    report = subprocess.Popen(
+        [sys.executable, "-c", command, "Button", "--json", "--connect", address],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert report.stdout is not None
+    report.stdout.close()  # as head does once it has its lines
+    _, err = report.communicate(timeout=30)
+    assert (report.returncode, err) == (141, b"")
 
 
 def test_render_flags_a_sample_ratio_mismatch() -> None:

@@ -10,13 +10,17 @@ import pytest
 import zmq
 
 from manhattan.backend.model import QueryError
+from manhattan.client import Client
 from manhattan.server.service import (
     MAX_REQUEST_BYTES,
+    PENDING_PER_WORKER,
     QUERY_METHODS,
     BindError,
     QueryService,
+    ServiceError,
     answer,
 )
+from tests.test_keys import make_keys
 
 REPLY_WAIT_MS = 5000  # only ever elapses when a test is failing
 
@@ -187,6 +191,7 @@ def test_query_methods_are_exactly_the_read_only_queries():
                 "analyze",
                 "sites",
                 "breakdown",
+                "filtered",
             }
         )
         == QUERY_METHODS
@@ -546,3 +551,221 @@ def test_non_finite_numbers_deep_in_a_result_become_null() -> None:
     assert reply == {
         "result": [{"name": "T", "weights": {"a": 1.5, "b": None}, "populations": ["a"], "n": 2}]
     }
+
+
+# -- who may ask: loopback only, or Curve ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bind",
+    [
+        pytest.param("tcp://0.0.0.0:0", id="any-v4"),
+        pytest.param("tcp://*:0", id="wildcard"),
+        pytest.param("tcp://[::]:0", id="any-v6"),
+    ],
+)
+def test_a_bind_beyond_loopback_without_curve_is_refused(queries, bind):
+    service = QueryService(queries, bind)
+
+    with pytest.raises(BindError, match=re.escape(f"refusing to answer queries on {bind}")) as e:
+        service.start()
+
+    assert "manhattan-keys" in str(e.value)
+    assert "\n" not in str(e.value)
+    assert not service.running
+
+
+def test_an_address_without_transport_suggests_tcp(queries):
+    with pytest.raises(BindError, match=re.escape("did you mean 'tcp://127.0.0.1:5555'?")):
+        QueryService(queries, "127.0.0.1:5555").start()
+
+
+CURVE_WAIT_MS = 300  # a call meant to go unanswered waits this long
+
+
+@pytest.fixture
+def keys(tmp_path):
+    return make_keys(tmp_path)
+
+
+def test_curve_answers_only_clients_with_the_server_key(queries, keys):
+    with QueryService(queries, "tcp://0.0.0.0:0", curve_secret_key=keys.server_secret) as service:
+        address = service.address.replace("0.0.0.0", "127.0.0.1")
+        with Client(address, wait=REPLY_WAIT_MS, curve_server_key=keys.server_public) as client:
+            assert client.count("signup") == 12
+        with (
+            Client(address, wait=CURVE_WAIT_MS) as plain,
+            pytest.raises(TimeoutError, match="requires its Curve key"),
+        ):
+            plain.ping()
+        with (
+            Client(address, wait=CURVE_WAIT_MS, curve_server_key=keys.stranger_public) as wrong,
+            pytest.raises(TimeoutError, match="does not take these Curve keys"),
+        ):
+            wrong.ping()
+    assert queries.calls == ["count"]
+
+
+def test_curve_clients_admits_only_listed_keys(queries, keys):
+    service = QueryService(
+        queries,
+        "tcp://127.0.0.1:0",
+        curve_secret_key=keys.server_secret,
+        curve_clients=keys.clients,
+    )
+    with service:
+        listed = {"curve_server_key": keys.server_public, "curve_secret_key": keys.client_secret}
+        with Client(service.address, wait=REPLY_WAIT_MS, **listed) as client:
+            assert client.count("signup") == 12
+        stranger = {
+            "curve_server_key": keys.server_public,
+            "curve_secret_key": keys.stranger_secret,
+        }
+        for options in (stranger, {"curve_server_key": keys.server_public}):
+            with (
+                Client(service.address, wait=CURVE_WAIT_MS, **options) as refused,
+                pytest.raises(TimeoutError, match="not among its --curve-clients"),
+            ):
+                refused.ping()
+    assert queries.calls == ["count"]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        pytest.param({"curve_secret_key": "missing.key_secret"}, "does not exist", id="no-file"),
+        pytest.param({"curve_secret_key": "server.key"}, "holds no secret key", id="public"),
+        pytest.param(
+            {"curve_secret_key": "server.key_secret", "curve_clients": "nowhere"},
+            "curve clients directory .*nowhere does not exist",
+            id="no-clients-dir",
+        ),
+        pytest.param(
+            {"curve_secret_key": "server.key_secret", "curve_clients": "empty"},
+            r"holds no public key \(\*\.key\) files",
+            id="empty-clients-dir",
+        ),
+    ],
+)
+def test_unusable_curve_files_are_service_errors(queries, keys, tmp_path, options, message):
+    (tmp_path / "empty").mkdir()
+    paths = {name: tmp_path / value for name, value in options.items()}
+    service = QueryService(queries, "tcp://127.0.0.1:0", **paths)
+
+    with pytest.raises(ServiceError, match=message) as raised:
+        service.start()
+
+    assert isinstance(raised.value, OSError)
+    assert not service.running
+
+
+def test_bind_error_with_curve_clients_stops_the_authenticator(service, queries, keys):
+    other = QueryService(
+        queries, service.address, curve_secret_key=keys.server_secret, curve_clients=keys.clients
+    )
+    with pytest.raises(BindError, match="in use"):
+        other.start()
+
+    # The ZAP handler it started is gone with its context: another one starts.
+    with QueryService(
+        queries,
+        "tcp://127.0.0.1:0",
+        curve_secret_key=keys.server_secret,
+        curve_clients=keys.clients,
+    ) as again:
+        secret = {"curve_server_key": keys.server_public, "curve_secret_key": keys.client_secret}
+        with Client(again.address, wait=REPLY_WAIT_MS, **secret) as client:
+            assert client.ping() == "pong"
+
+
+def test_two_services_checking_clients_cannot_share_a_context(queries, keys):
+    context = zmq.Context()
+    options = {"curve_secret_key": keys.server_secret, "curve_clients": keys.clients}
+    try:
+        with QueryService(queries, "tcp://127.0.0.1:0", context=context, **options):
+            second = QueryService(queries, "tcp://127.0.0.1:0", context=context, **options)
+            with pytest.raises(ServiceError, match="a context has one ZAP handler"):
+                second.start()
+            assert not second.running
+    finally:
+        context.term()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        pytest.param({"workers": 0}, "workers must be a whole number", id="no-workers"),
+        pytest.param({"workers": True}, "workers must be a whole number", id="bool-workers"),
+        pytest.param({"curve_clients": "clients"}, "curve_clients needs", id="clients-alone"),
+    ],
+)
+def test_bad_options_are_value_errors(queries, options, message):
+    with pytest.raises(ValueError, match=message):
+        QueryService(queries, "tcp://127.0.0.1:0", **options)
+
+
+# -- one slow query does not hold the others ----------------------------------
+
+
+def test_a_slow_query_does_not_hold_the_others():
+    queries = BlockingQueries()
+    with QueryService(queries, "tcp://127.0.0.1:0") as service:
+        slow = zmq.Context.instance().socket(zmq.DEALER)
+        slow.linger = 0
+        slow.connect(service.address)
+        try:
+            slow.send(b'{"method": "goals"}')
+            assert queries.entered.wait(REPLY_WAIT_MS / 1000)
+
+            assert_still_serving(service.address)  # while goals() still runs
+
+            queries.release.set()
+            assert slow.poll(REPLY_WAIT_MS)
+            assert slow.recv_multipart() == [b'{"result":[]}']
+        finally:
+            slow.close()
+
+
+def test_with_one_worker_queries_wait_their_turn():
+    queries = BlockingQueries()
+    with QueryService(queries, "tcp://127.0.0.1:0", workers=1) as service:
+        sockets = [zmq.Context.instance().socket(zmq.DEALER) for _ in range(2)]
+        try:
+            for socket in sockets:
+                socket.linger = 0
+                socket.connect(service.address)
+            sockets[0].send(b'{"method": "goals"}')
+            assert queries.entered.wait(REPLY_WAIT_MS / 1000)
+            sockets[1].send(b'{"method": "ping"}')
+            assert sockets[1].poll(100) == 0
+
+            queries.release.set()
+            assert sockets[1].poll(REPLY_WAIT_MS)
+            assert sockets[1].recv_multipart() == [b'{"result":"pong"}']
+        finally:
+            for socket in sockets:
+                socket.close()
+
+
+def test_requests_beyond_the_pending_limit_wait_in_zeromq_and_are_answered():
+    queries = BlockingQueries()
+    with QueryService(queries, "tcp://127.0.0.1:0", workers=1) as service:
+        socket = zmq.Context.instance().socket(zmq.DEALER)
+        socket.linger = 0
+        socket.connect(service.address)
+        try:
+            socket.send_multipart([b"slow", b'{"method": "goals"}'])
+            assert queries.entered.wait(REPLY_WAIT_MS / 1000)
+            total = PENDING_PER_WORKER + 5
+            for i in range(1, total):
+                socket.send_multipart([str(i).encode(), b'{"method": "ping"}'])
+            assert socket.poll(100) == 0
+
+            queries.release.set()
+            replies = []
+            for _ in range(total):
+                assert socket.poll(REPLY_WAIT_MS)
+                replies.append(socket.recv_multipart()[0])
+            assert replies == [b"slow"] + [str(i).encode() for i in range(1, total)]
+        finally:
+            socket.close()

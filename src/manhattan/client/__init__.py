@@ -4,10 +4,17 @@
 >>> client.count("add to cart", ("Cart button", "red"))   # doctest: +SKIP
 42
 
+A server that requires CurveZMQ (see :mod:`manhattan.keys`) is reached with
+``Client(connect, curve_server_key="server.key", curve_secret_key="me.key_secret")``:
+the server's public certificate file and, if the server admits only listed
+clients, this client's secret one (without it the client uses a key pair
+made up for the connection).
+
 Every call waits at most ``wait`` milliseconds for its reply, then raises
-:class:`TimeoutError`; the next call works normally (the socket is replaced,
-so a request still queued for a server that is down is dropped, and a late
-reply cannot be taken for the answer to a later request). Error replies raise
+:class:`TimeoutError`, whose message says what to check; the next call
+works normally (the socket is replaced, so a request still queued for a
+server that is down is dropped, and a late reply cannot be taken for the
+answer to a later request). Error replies raise
 :class:`ServerError`.
 
 A client is for one thread: give each thread its own.
@@ -18,6 +25,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
@@ -26,6 +34,8 @@ from typing import Any, TypeVar
 import zmq
 
 from manhattan.backend.model import Variant
+from manhattan.endpoints import check_endpoint
+from manhattan.keys import load_public_key, load_secret_key
 
 DEFAULT_CONNECT = "tcp://127.0.0.1:5555"
 DEFAULT_WAIT = 3000
@@ -49,6 +59,11 @@ class Client:
 
     Its query methods are those of :class:`manhattan.backend.model.Queries`.
     A non-finite number (sent as ``null``) comes back as NaN.
+
+    ``curve_server_key`` is the server's public certificate file (its
+    ``.key``), ``curve_secret_key`` this client's secret one (a
+    ``.key_secret``); both made by ``manhattan-keys``. A bad address, wait
+    or key file is a :class:`ValueError` naming it.
     """
 
     def __init__(
@@ -57,11 +72,26 @@ class Client:
         wait: int = DEFAULT_WAIT,
         *,
         context: zmq.Context[zmq.Socket[bytes]] | None = None,
+        curve_server_key: str | os.PathLike[str] | None = None,
+        curve_secret_key: str | os.PathLike[str] | None = None,
     ) -> None:
         if wait <= 0:
             raise ValueError(f"wait must be a positive number of milliseconds, not {wait}")
-        self.connect = connect
+        self.connect = check_endpoint(connect)
         self.wait = wait
+        self._curve: tuple[bytes, bytes, bytes] | None = None
+        if curve_server_key is not None:
+            server = load_public_key(curve_server_key)
+            if curve_secret_key is None:
+                # The server then admits any client that knows its key.
+                public, secret = zmq.curve_keypair()
+            else:
+                public, secret = load_secret_key(curve_secret_key)
+            self._curve = (server, public, secret)
+        elif curve_secret_key is not None:
+            raise ValueError(
+                "curve_secret_key needs curve_server_key: the server's public key file"
+            )
         self._context = context if context is not None else zmq.Context.instance()
         self._ids = itertools.count(1)
         # Connect now so that a bad address fails here, not on the first call.
@@ -92,9 +122,7 @@ class Client:
                 # must not reach a server that comes up later, nor its reply
                 # be read as the answer to a later request.
                 self._close_socket()
-                raise TimeoutError(
-                    f"no reply to {method} from {self.connect} within {self.wait} ms"
-                )
+                raise TimeoutError(self._timeout_message(method))
             frames = socket.recv_multipart()
             if len(frames) == 2 and frames[0] == tag:
                 return _result(frames[1])
@@ -177,6 +205,11 @@ class Client:
         """The ids of the sites with counts, in order."""
         return _convert("sites", _integers, self.call("sites"))
 
+    def filtered(self) -> dict[str, int]:
+        """Events not counted so far, by reason (``"awaiting pixel"``,
+        ``"crawler"``...; see :meth:`manhattan.backend.model.Queries.filtered`)."""
+        return _convert("filtered", _counts, self.call("filtered"))
+
     def breakdown(
         self,
         rollup_key: str,
@@ -212,9 +245,31 @@ class Client:
     def __repr__(self) -> str:
         return f"Client(connect={self.connect!r}, wait={self.wait})"
 
+    def _timeout_message(self, method: str) -> str:
+        if self._curve is None:
+            keys = (
+                "; a server bound beyond loopback requires its Curve key "
+                "(curve_server_key, --curve-server-key)"
+            )
+        else:
+            keys = (
+                "; or it does not take these Curve keys (the server key is not its "
+                "public key, or this client's key is not among its --curve-clients)"
+            )
+        return (
+            f"no reply to {method} from {self.connect} within {self.wait} ms: "
+            "the server may not be running, or be busy (check with "
+            f"`manhattan-client --connect {self.connect} ping`){keys}"
+        )
+
     def _connect(self) -> zmq.Socket[bytes]:
         socket = self._context.socket(zmq.DEALER)
         socket.setsockopt(zmq.LINGER, 0)
+        if self._curve is not None:
+            server, public, secret = self._curve
+            socket.setsockopt(zmq.CURVE_SERVERKEY, server)
+            socket.setsockopt(zmq.CURVE_PUBLICKEY, public)
+            socket.setsockopt(zmq.CURVE_SECRETKEY, secret)
         try:
             socket.connect(self.connect)
         except zmq.ZMQError as exc:
@@ -296,6 +351,10 @@ def _result_table(value: Any) -> dict[str, list[float]]:
 
 def _integers(value: Any) -> list[int]:
     return [_integer(item) for item in _list(value)]
+
+
+def _counts(value: Any) -> dict[str, int]:
+    return {reason: _integer(events) for reason, events in _mapping(value).items()}
 
 
 def _breakdown(value: Any) -> dict[str, dict[str, dict[str, list[float]]]]:

@@ -5,17 +5,23 @@
 Populations are rows: visitors, conversions, rate and its 95% interval,
 lift over control, p-value (Holm-adjusted beside it), chance to beat
 control. The sample ratio mismatch verdict comes first.
+
+Exit status: 0, 1 when the server cannot answer (down, busy, an error
+reply), 2 for a bad command line, 141 when the reader of the output went
+away (``manhattan-report ... | head``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from manhattan.client import DEFAULT_CONNECT, Client, ServerError
+from manhattan.client import ServerError
+from manhattan.client.options import add_connection_flags, end_broken_pipe, open_client
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,8 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the split's weight of a population, for logs that did not record them (repeatable)",
     )
     parser.add_argument("--json", action="store_true", help="print the analysis as JSON")
-    parser.add_argument("--connect", default=DEFAULT_CONNECT, help="the server's query socket")
-    parser.add_argument("--wait", type=int, default=5000, help="milliseconds to wait for a reply")
+    add_connection_flags(parser)
     return parser
 
 
@@ -128,16 +133,20 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
                 weights[name] = float(number)
             except ValueError:
                 parser.error(f"--weight must be POPULATION=NUMBER, not {item!r}")
-            if not name:
+            if not name or not math.isfinite(weights[name]):
                 parser.error(f"--weight must be POPULATION=NUMBER, not {item!r}")
     try:
-        with Client(args.connect, wait=args.wait) as client:
+        with open_client(parser, args) as client:
             analysis = client.analyze(
                 args.test, args.goals, args.control, args.site, weights=weights
             )
-    except (ServerError, TimeoutError, ValueError) as exc:
+    except (ServerError, TimeoutError) as exc:
         print(f"manhattan-report: error: {exc}", file=sys.stderr)
         return 1
-    out.write(json.dumps(analysis, indent=2) if args.json else render(analysis))
-    out.write("\n")
+    try:
+        out.write(json.dumps(analysis, indent=2) if args.json else render(analysis))
+        out.write("\n")
+        out.flush()
+    except BrokenPipeError:
+        return end_broken_pipe(out)
     return 0

@@ -43,10 +43,21 @@ anything else
     the class name of what the queries object raised (``QueryError`` for a
     query that cannot be answered)
 
-None of these stops the service. Queries are answered one at a time on the
-service's own thread: the queries object must be safe to call from that
-thread while the backend's worker runs on another, and is never called from
-two threads at once by this service.
+None of these stops the service.
+
+Queries are answered on a small pool of threads (:data:`DEFAULT_WORKERS`),
+so one slow query does not hold the others; the queries object must be safe
+to call from several threads at once (:class:`~manhattan.backend.persistence.SQLStore`
+is). Replies leave in the order queries finish, so a DEALER that sends
+several requests at once matches them by its own envelope frames.
+
+Security: the service answers whoever can reach it. Without a Curve key it
+therefore binds only loopback (or ``ipc://``) addresses. With
+``curve_secret_key`` it speaks CurveZMQ: traffic is encrypted and only
+clients holding the service's public key can talk to it; ``curve_clients``
+narrows that to the clients whose public keys it lists. A client without
+the right keys gets no answer at all (ZeroMQ drops the connection during
+the handshake), so it sees a timeout.
 """
 
 from __future__ import annotations
@@ -55,17 +66,31 @@ import inspect
 import json
 import logging
 import math
+import os
+import queue
 import threading
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from socket import socketpair
 from types import TracebackType
 from typing import Any
 
 import zmq
+from zmq.auth.thread import ThreadAuthenticator
 
 from manhattan.backend.model import Queries, QueryError
+from manhattan.endpoints import check_endpoint, is_loopback_endpoint
+from manhattan.keys import KeyFileError, check_clients_directory, load_secret_key
 
 DEFAULT_BIND = "tcp://127.0.0.1:5555"
+
+DEFAULT_WORKERS = 4
+"""Threads answering queries at once."""
+
+PENDING_PER_WORKER = 16
+"""Requests per worker taken in (answering or waiting to) before the service
+stops reading more."""
 
 QUERY_METHODS = frozenset(
     {
@@ -78,6 +103,7 @@ QUERY_METHODS = frozenset(
         "analyze",
         "sites",
         "breakdown",
+        "filtered",
     }
 )
 """The only methods of the queries object a request may call."""
@@ -96,8 +122,13 @@ REQUEST_FIELDS = frozenset({"method", "args", "kwargs"})
 logger = logging.getLogger(__name__)
 
 
-class BindError(OSError):
-    """The service could not bind its address (in use, invalid...)."""
+class ServiceError(OSError):
+    """The service cannot start; the message says why."""
+
+
+class BindError(ServiceError):
+    """The service could not bind its address (in use, invalid, not
+    loopback without a Curve key...)."""
 
 
 class RequestError(Exception):
@@ -204,6 +235,19 @@ class QueryService:
     :meth:`stop`. Without a ``context`` the service makes its own, so that
     its port is free again when :meth:`stop` returns; with one, ZeroMQ frees
     the port a moment later.
+
+    ``curve_secret_key`` is the service's secret certificate file
+    (``manhattan-keys``, :mod:`manhattan.keys`): with it the port speaks
+    CurveZMQ, and only clients holding its public key get an answer; with
+    ``curve_clients`` as well (a directory of clients' public ``.key``
+    files, read at :meth:`start`), only those clients. Without a key the
+    service binds loopback (or ``ipc://``) addresses only.
+
+    ``workers`` threads answer queries, so that one slow query does not
+    hold the others (the queries object must be safe to call from several
+    threads at once; ``workers=1`` answers one at a time). At most
+    :data:`PENDING_PER_WORKER` requests per worker are taken in; beyond
+    that, requests wait in ZeroMQ's queue.
     """
 
     def __init__(
@@ -212,9 +256,19 @@ class QueryService:
         bind: str = DEFAULT_BIND,
         *,
         context: zmq.Context[zmq.Socket[bytes]] | None = None,
+        curve_secret_key: str | os.PathLike[str] | None = None,
+        curve_clients: str | os.PathLike[str] | None = None,
+        workers: int = DEFAULT_WORKERS,
     ) -> None:
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"workers must be a whole number of at least 1, not {workers!r}")
+        if curve_clients is not None and curve_secret_key is None:
+            raise ValueError("curve_clients needs curve_secret_key: the service's own key")
         self.queries = queries
         self.bind = bind
+        self.workers = workers
+        self.curve_secret_key = curve_secret_key
+        self.curve_clients = curve_clients
         self._context = context
         self._address = bind
         self._waker: zmq.Socket[bytes] | None = None
@@ -231,20 +285,37 @@ class QueryService:
         return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> None:
-        """Bind and start answering; :class:`BindError` if the address cannot be bound."""
+        """Bind and start answering; :class:`BindError` if the address cannot
+        be bound (or is not loopback without a key), :class:`ServiceError` for
+        unusable key files."""
         if self._thread is not None:
             raise RuntimeError("query service already started")
+        secret = self._check()
         # Without a given context the service has its own, terminated when
         # the thread ends: closing a socket is asynchronous in ZeroMQ, and only
         # the end of its context guarantees the port is free when stop() returns.
         context = self._context if self._context is not None else zmq.Context()
+        try:
+            authenticator = self._authenticator(context)
+        except zmq.ZMQError as exc:
+            # Only a given context can already have a handler (its own is fresh).
+            raise ServiceError(
+                f"cannot check the clients of the query service on {self.bind}: "
+                f"{zmq.strerror(exc.errno or 0)} (a context has one ZAP handler: "
+                "give each service with curve_clients a context of its own)"
+            ) from None
         socket = context.socket(zmq.ROUTER)
         socket.setsockopt(zmq.LINGER, 0)
         socket.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        if secret is not None:
+            socket.setsockopt(zmq.CURVE_SECRETKEY, secret)
+            socket.setsockopt(zmq.CURVE_SERVER, 1)
         try:
             socket.bind(self.bind)
         except zmq.ZMQError as exc:
             socket.close()
+            if authenticator is not None:
+                authenticator.stop()
             if self._context is None:
                 context.term()
             raise BindError(
@@ -262,18 +333,59 @@ class QueryService:
         # there: ZeroMQ sockets may change threads, never be shared by two.
         self._thread = threading.Thread(
             target=self._serve,
-            args=(socket, wake, None if self._context is not None else context),
+            args=(socket, wake, None if self._context is not None else context, authenticator),
             name=f"query service {self._address}",
             daemon=True,
         )
         self._thread.start()
 
+    def _check(self) -> bytes | None:
+        """The secret key (``None`` without Curve), once the address and the
+        key files are known to be usable."""
+        try:
+            check_endpoint(self.bind)
+        except ValueError as exc:
+            raise BindError(f"cannot bind the query service to {self.bind}: {exc}") from None
+        if self.curve_secret_key is None:
+            if not is_loopback_endpoint(self.bind):
+                raise BindError(
+                    f"refusing to answer queries on {self.bind} without a Curve key: "
+                    "anyone who can reach it could read every count. Bind a loopback "
+                    "address (tcp://127.0.0.1:PORT), or make keys with manhattan-keys "
+                    "and pass --curve-secret-key"
+                )
+            return None
+        try:
+            _, secret = load_secret_key(self.curve_secret_key)
+            if self.curve_clients is not None:
+                check_clients_directory(self.curve_clients)
+        except KeyFileError as exc:
+            raise ServiceError(str(exc)) from None
+        return secret
+
+    def _authenticator(
+        self, context: zmq.Context[zmq.Socket[bytes]]
+    ) -> ThreadAuthenticator | None:
+        """The handler that admits only the listed clients (none: any client
+        that knows the service's public key)."""
+        if self.curve_clients is None:
+            return None
+        authenticator = ThreadAuthenticator(context, log=logger)
+        try:
+            authenticator.start()
+        except zmq.ZMQError:
+            authenticator.stop()
+            raise
+        authenticator.configure_curve(domain="*", location=os.fspath(self.curve_clients))
+        return authenticator
+
     def stop(self, timeout: float = 1.0) -> None:
         """Stop answering and close the socket.
 
-        Waits up to ``timeout`` seconds; a query still running then is left
-        to finish (a warning is logged) and the socket closes right after it.
-        Call from one thread at a time.
+        Waits up to ``timeout`` seconds; queries still running then are left
+        to finish (a warning is logged) and the socket closes right after
+        them. Requests not started yet get no answer. Call from one thread
+        at a time.
         """
         thread = self._thread
         if thread is None:
@@ -308,20 +420,51 @@ class QueryService:
         socket: zmq.Socket[bytes],
         wake: zmq.Socket[bytes],
         own_context: zmq.Context[zmq.Socket[bytes]] | None,
+        authenticator: ThreadAuthenticator | None,
     ) -> None:
+        # Workers cannot send on the ROUTER (a socket is for one thread):
+        # they queue their replies and write a byte each to this pair, which
+        # wakes the service thread's poll to send them.
+        replies: queue.SimpleQueue[list[bytes]] = queue.SimpleQueue()
+        ready, done = socketpair()
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix=f"query {self._address}")
+
+        def work(frames: list[bytes]) -> None:
+            frames[-1] = answer(self.queries, frames[-1])
+            replies.put(frames)
+            done.send(b"\0")
+
+        limit = self.workers * PENDING_PER_WORKER
+        pending = 0
         poller = zmq.Poller()
-        poller.register(socket, zmq.POLLIN)
         poller.register(wake, zmq.POLLIN)
+        # A native socket is polled, and reported, by its file descriptor.
+        poller.register(ready.fileno(), zmq.POLLIN)
         try:
-            while wake not in dict(poller.poll()):
-                frames = socket.recv_multipart()
-                frames[-1] = answer(self.queries, frames[-1])
-                # Without ROUTER_MANDATORY a reply to a client that went
-                # away is dropped, never blocks.
-                socket.send_multipart(frames)
+            while True:
+                # Past the limit, requests stay in ZeroMQ's bounded queue.
+                poller.register(socket, zmq.POLLIN if pending < limit else 0)
+                events = dict(poller.poll())
+                if wake in events:
+                    break
+                if ready.fileno() in events:
+                    # Each byte stands for a reply already queued.
+                    for _ in ready.recv(limit):
+                        # Without ROUTER_MANDATORY a reply to a client that
+                        # went away is dropped, never blocks.
+                        socket.send_multipart(replies.get())
+                        pending -= 1
+                if socket in events:
+                    pool.submit(work, socket.recv_multipart())
+                    pending += 1
         finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            ready.close()
+            done.close()
             socket.close(linger=0)
             wake.close(linger=0)
+            if authenticator is not None:
+                authenticator.stop()
             if own_context is not None:
                 # Returns once stop() has closed its end of the wake pair.
                 own_context.term()
