@@ -1,13 +1,20 @@
 """manhattan-client: a scripted shell against a real QueryService."""
 
 import io
+import os
+import re
 import sys
 
 import pytest
 
+from manhattan.backend.model import Batch
+from manhattan.backend.persistence import SQLStore
 from manhattan.client import Client, ServerError
+from manhattan.client.options import BROKEN_PIPE_STATUS
 from manhattan.client.shell import main, make_namespace
 from manhattan.server.service import QueryService
+from tests.client.test_client import free_address
+from tests.test_keys import make_keys
 
 
 class CountingQueries:
@@ -114,8 +121,120 @@ def test_bad_flags_are_usage_errors(capsys, argv, message):
     assert message in err
 
 
-def test_unusable_address_is_one_line_error(capsys):
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        pytest.param(
+            ["--connect", "127.0.0.1:5555"],
+            "'127.0.0.1:5555' has no transport: did you mean 'tcp://127.0.0.1:5555'?",
+            id="no-transport",
+        ),
+        pytest.param(
+            ["--connect", "nonsense://x"], "cannot connect to 'nonsense://x'", id="bad-transport"
+        ),
+        pytest.param(["--curve-server-key", "missing.key"], "does not exist", id="key-file"),
+    ],
+)
+def test_unusable_address_or_key_is_a_usage_error(capsys, argv, message):
     with pytest.raises(SystemExit) as raised:
-        main(["--connect", "nonsense"])
+        main(argv)
 
-    assert raised.value.code == "manhattan-client: cannot connect to 'nonsense': Invalid argument"
+    assert raised.value.code == 2
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.startswith("manhattan-client: error: ")
+    assert message in last
+
+
+def test_ping_says_the_server_answers(capsys, service):
+    assert main(["--connect", service.address, "ping"]) == 0
+
+    out, _ = capsys.readouterr()
+    assert re.fullmatch(rf"pong from {re.escape(service.address)} in \d+\.\d ms\n", out)
+
+
+def test_ping_without_a_server_says_what_to_check(capsys):
+    address = free_address()
+
+    assert main(["--connect", address, "--wait", "200", "ping"]) == 1
+
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(f"manhattan-client: no reply to ping from {address} within 200 ms")
+    assert "the server may not be running" in err
+
+
+def test_ping_through_curve(capsys, tmp_path):
+    keys = make_keys(tmp_path)
+    with QueryService(
+        CountingQueries(), "tcp://127.0.0.1:0", curve_secret_key=keys.server_secret
+    ) as service:
+        argv = ["--connect", service.address, "--wait", "5000", "ping"]
+        assert main([*argv, "--curve-server-key", str(keys.server_public)]) == 0
+        assert main([*argv[:2], "--wait", "300", "ping"]) == 1
+
+    out, err = capsys.readouterr()
+    assert out.startswith("pong from ")
+    assert "requires its Curve key" in err
+
+
+def closed_pipe():
+    """A text file writing into a pipe whose reader has gone."""
+    read, write = os.pipe()
+    os.close(read)
+    return open(write, "w")
+
+
+def test_output_nobody_reads_ends_the_shell_quietly(monkeypatch, capsys, service):
+    out = closed_pipe()
+    monkeypatch.setattr(sys, "stdout", out)
+    try:
+        script = "print('x' * 100_000)\nprint('never')\n"
+        status = run_shell(monkeypatch, ["--connect", service.address], script)
+    finally:
+        out.close()
+
+    assert status == BROKEN_PIPE_STATUS == 141
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_ping_into_a_closed_pipe_ends_quietly(monkeypatch, service):
+    out = closed_pipe()
+    monkeypatch.setattr(sys, "stdout", out)
+    try:
+        assert main(["--connect", service.address, "ping"]) == BROKEN_PIPE_STATUS
+    finally:
+        out.close()
+
+
+@pytest.fixture
+def filtering_store():
+    """A real store that did not count some events, behind a query service."""
+    with SQLStore("sqlite://") as store:
+        store.commit(Batch(filtered={"crawler": 300, "awaiting pixel": 2_000, "held overflow": 0}))
+        with QueryService(store, "tcp://127.0.0.1:0") as service:
+            yield service
+
+
+def test_filtered_lists_what_was_not_counted_by_reason(capsys, filtering_store):
+    assert main(["--connect", filtering_store.address, "filtered"]) == 0
+
+    out, err = capsys.readouterr()
+    assert out == "         2,000  awaiting pixel\n           300  crawler\n"
+    assert err == ""
+
+
+def test_filtered_when_everything_was_counted(capsys):
+    with SQLStore("sqlite://") as store, QueryService(store, "tcp://127.0.0.1:0") as service:
+        assert main(["--connect", service.address, "filtered"]) == 0
+
+    assert capsys.readouterr() == ("every event read so far was counted\n", "")
+
+
+def test_filtered_without_a_server_says_what_to_check(capsys):
+    address = free_address()
+
+    assert main(["--connect", address, "--wait", "200", "filtered"]) == 1
+
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(f"manhattan-client: no reply to filtered from {address} within 200 ms")

@@ -24,6 +24,7 @@ from tests.dashboard.conftest import (
     Backend,
     fill,
 )
+from tests.test_keys import make_keys
 
 
 @pytest.fixture
@@ -166,13 +167,9 @@ def test_pages_follow_script_name(backend: Backend, request: pytest.FixtureReque
         pytest.param("/", {"site": "x"}, "site must be a site id", id="site-text"),
         pytest.param("/", {"site": "-1"}, "site must be a site id", id="site-negative"),
         pytest.param(
-            "/", {"site": "9"}, "there is no site 9 (sites with counts: 1, 2)", id="site"
-        ),
-        pytest.param(
             "/", {"color": "red"}, "unknown query parameter &#39;color&#39;", id="unknown"
         ),
         pytest.param("/test", {}, "query parameter &#39;name&#39; is missing", id="no-name"),
-        pytest.param("/goals", {"rollup": "year"}, "rollup must be one of day, week", id="rollup"),
         pytest.param("/goals", {"rollup": "x" * 1001}, "longer than 1000 characters", id="long"),
         pytest.param(
             "/static/dashboard.css", {"v": "1"}, "(this page takes: none)", id="css-params"
@@ -194,11 +191,6 @@ def test_repeated_parameter_is_400(app: TestApp) -> None:
 def test_query_string_not_utf8_is_400(app: TestApp) -> None:
     page = app.get("/goals?rollup=%ff", status=400)
     assert "not valid UTF-8" in page.text
-
-
-def test_unknown_test_is_404_without_asking_for_it(app: TestApp) -> None:
-    page = app.get("/test", {"name": "<i>nope</i>"}, status=404)
-    assert "there is no test named &#39;&lt;i&gt;nope&lt;/i&gt;&#39;" in page.text
 
 
 def test_unknown_page_is_404(app: TestApp) -> None:
@@ -278,11 +270,54 @@ def test_auth_refuses(
     assert app.post("/", headers=headers, status=401)
 
 
-def test_auth_lets_in(backend: Backend, request: pytest.FixtureRequest) -> None:
-    dashboard = make_app(backend.address, auth=("ann", "s3cret"))
+@pytest.mark.parametrize(
+    "auth", [pytest.param(("ann", "s3cret"), id="pair"), pytest.param("ann:s3cret", id="text")]
+)
+def test_auth_lets_in(
+    backend: Backend, request: pytest.FixtureRequest, auth: tuple[str, str] | str
+) -> None:
+    dashboard = make_app(backend.address, auth=auth)
     request.addfinalizer(dashboard.close)
     app = TestApp(dashboard)
     assert BUTTON in app.get("/", headers=basic(b"ann:s3cret")).text
+    assert app.get("/", headers=basic(b"ann:wrong"), status=401)
+
+
+@pytest.mark.parametrize(
+    ("auth", "message"),
+    [
+        pytest.param(("", ""), "the user is empty", id="empty-pair"),
+        pytest.param(("ann", ""), "the password is empty", id="no-password"),
+        pytest.param(("", "s3cret"), "the user is empty", id="no-user"),
+        pytest.param(":s3cret", "the user is empty", id="text-no-user"),
+        pytest.param("ann", "no ':' found", id="text-no-colon"),
+        pytest.param(("a:n", "s3cret"), "cannot contain ':'", id="colon-in-user"),
+    ],
+)
+def test_unusable_credentials_are_refused(auth: tuple[str, str] | str, message: str) -> None:
+    with pytest.raises(ValueError, match=message) as raised:
+        make_app("tcp://127.0.0.1:5555", auth=auth)
+    assert "s3cret" not in str(raised.value)
+
+
+def test_credentials_of_another_type_are_a_type_error() -> None:
+    with pytest.raises(TypeError, match="auth must be"):
+        make_app("tcp://127.0.0.1:5555", auth=["ann", "s3cret"])  # type: ignore[arg-type]
+
+
+def test_a_curve_server_is_reached_with_its_key(tmp_path: Any) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    fill(url, people=20, days=1)
+    keys = make_keys(tmp_path)
+    with (
+        SQLStore(url) as store,
+        QueryService(store, "tcp://127.0.0.1:0", curve_secret_key=keys.server_secret) as service,
+        make_app(service.address, curve_server_key=keys.server_public) as dashboard,
+        make_app(service.address, wait=300) as keyless,
+    ):
+        assert BUTTON in TestApp(dashboard).get("/").text
+        page = TestApp(keyless).get("/", status=503)
+    assert "requires other Curve keys" in page.text
 
 
 def test_backend_down_is_a_503_page(request: pytest.FixtureRequest) -> None:
@@ -302,8 +337,11 @@ class FailingStore(SQLStore):
     def analyze(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         raise StoreError("query failed on sqlite:///m.db: disk <gone>")
 
+    def breakdown(self, *args: Any, **kwargs: Any) -> Any:
+        raise StoreError("query failed on sqlite:///m.db: disk <gone>")
 
-@pytest.mark.parametrize("path", ["/", f"/test?name={BUTTON}"])
+
+@pytest.mark.parametrize("path", ["/", f"/test?name={BUTTON}", "/goals"])
 def test_backend_error_is_a_502_page(tmp_path: Any, path: str) -> None:
     url = f"sqlite:///{tmp_path / 'm.db'}"
     fill(url, people=20, days=1)

@@ -9,13 +9,17 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
+from manhattan.backend.persistence import SQLStore
 from manhattan.dashboard.auth import AUTH_ENV
 from manhattan.dashboard.cli import main
-from tests.dashboard.conftest import BUTTON, Backend
+from manhattan.server.service import QueryService
+from tests.dashboard.conftest import BUTTON, Backend, fill
 from tests.server.test_cli import free_port
+from tests.test_keys import make_keys
 
 
 def run_until_interrupted(argv: list[str], port: int, visit: list[object]) -> int:
@@ -87,8 +91,17 @@ def test_auth_from_the_environment(
         pytest.param(["--listen", "[::]:8080"], "(not loopback) needs --auth", id="ipv6-any"),
         pytest.param(["--auth", "annsecret"], "credentials must be user:password", id="auth"),
         pytest.param(["--listen", "nowhere"], "--listen must be host:port", id="listen"),
-        pytest.param(["--wait", "0"], "--wait must be a positive number", id="wait"),
-        pytest.param(["--connect", "nonsense"], "cannot connect to 'nonsense'", id="connect"),
+        pytest.param(["--wait", "0"], "argument --wait: must be positive: '0'", id="wait"),
+        pytest.param(["--connect", "nonsense"], "is not a ZeroMQ address", id="connect"),
+        pytest.param(
+            ["--connect", "127.0.0.1:5555"],
+            "did you mean 'tcp://127.0.0.1:5555'?",
+            id="connect-no-transport",
+        ),
+        pytest.param(
+            ["--curve-server-key", "missing.key"], "missing.key does not exist", id="curve-key"
+        ),
+        pytest.param(["--auth", ":pw"], "the user is empty", id="auth-no-user"),
         pytest.param(["--listen", "192.0.2.1:1", "--auth", "a:b"], "Cannot assign", id="bind"),
     ],
 )
@@ -104,6 +117,35 @@ def test_bad_command_lines(
     assert "usage: manhattan-dashboard" in err
     assert err.splitlines()[-1].startswith("manhattan-dashboard: error: ")
     assert message in err.splitlines()[-1]
+
+
+def test_serves_a_curve_server_with_its_keys(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    fill(url, people=20, days=1)
+    keys = make_keys(tmp_path)
+    port = free_port()
+    visit: list[object] = []
+    with (
+        SQLStore(url) as store,
+        QueryService(
+            store,
+            "tcp://127.0.0.1:0",
+            curve_secret_key=keys.server_secret,
+            curve_clients=keys.clients,
+        ) as service,
+    ):
+        argv = [
+            "--connect",
+            service.address,
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--curve-server-key",
+            str(keys.server_public),
+            "--curve-secret-key",
+            str(keys.client_secret),
+        ]
+        assert run_until_interrupted(argv, port, visit) == 0
+    assert BUTTON in str(visit[0])
 
 
 def test_empty_environment_variable_is_no_auth(

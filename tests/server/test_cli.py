@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import zmq
 
+from manhattan.backend.model import QueryError
 from manhattan.backend.persistence import SQLStore
 from manhattan.client import Client
 from manhattan.log.timerotating import TimeRotatingLog
@@ -35,6 +36,19 @@ from tests.server.test_worker import (
 )
 
 ERROR = "manhattan-server: error: "
+
+FIRST_SUMMARY = (
+    "manhattan-server: this run: 14 records read; database totals: 2 visitors counted "
+    "(viewed a page); events not counted: awaiting pixel 2, crawler 2\n"
+)
+"""The line --once ends with, having counted FIRST into a fresh database."""
+
+SECOND_SUMMARY = (
+    "manhattan-server: this run: 4 records read; database totals: 4 visitors counted "
+    "(viewed a page); events not counted: crawler 2\n"
+)
+"""Its line having counted SECOND after FIRST: C's pixel counted C's held
+events, so none await the pixel any more (this run's figure is its own)."""
 
 
 def first_log(tmp_path: Path) -> tuple[str, str, list[str]]:
@@ -61,10 +75,12 @@ def one_error_line(err: str) -> str:
     return err[len(ERROR) : -1]
 
 
-def test_once_counts_the_log_quietly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_once_counts_the_log_and_says_only_what_it_counted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path, url, pointers = first_log(tmp_path)
     assert cli.main(["-p", path, "-u", url, "--once"]) == 0
-    assert capsys.readouterr() == ("", "")
+    assert capsys.readouterr() == ("", FIRST_SUMMARY)
     with SQLStore(url) as store:
         assert counts_of(store) == FIRST_COUNTS
         assert store.filtered() == FIRST_FILTERED
@@ -79,7 +95,7 @@ def test_once_again_counts_only_what_was_added(
     log, _ = log_at(tmp_path, T + HOUR + 30)
     pointers = write_each(log, SECOND)
     assert cli.main(["--path", path, "--url", url, "--once"]) == 0
-    assert capsys.readouterr() == ("", "")
+    assert capsys.readouterr() == ("", FIRST_SUMMARY + SECOND_SUMMARY)
     with SQLStore(url) as store:
         assert store.count("viewed page") == 4
         assert store.count("signup") == 3
@@ -94,11 +110,12 @@ def test_verbose_logs_and_writes_a_status_line(
     out, err = capsys.readouterr()
     assert out == ""
     lines = err.splitlines()
-    assert len(lines) == 3, err
+    assert len(lines) == 4, err
     assert lines[0].endswith(f" INFO manhattan.server: counting {path} into {url}")
     assert lines[1].startswith("manhattan-server: 14 events, ")
     assert lines[1].endswith("/s, behind by 0 bytes")
     assert lines[2].endswith(" INFO manhattan.server: stopped after 14 events")
+    assert f"{lines[3]}\n" == FIRST_SUMMARY
 
 
 def test_log_file_gets_the_servers_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -109,11 +126,12 @@ def test_log_file_gets_the_servers_log(tmp_path: Path, capsys: pytest.CaptureFix
     assert len(logged) == 2
     assert logged[0].endswith(f" INFO manhattan.server: counting {path} into {url}")
     assert logged[1].endswith(" INFO manhattan.server: stopped after 14 events")
-    # The status line stays on stderr, the only thing there.
+    # The status line and the summary stay on stderr, the only things there.
     out, err = capsys.readouterr()
     assert out == ""
     assert err.startswith("manhattan-server: 14 events, ")
-    assert err.count("\n") == 1
+    assert err.endswith(FIRST_SUMMARY)
+    assert err.count("\n") == 2
 
 
 def test_a_log_file_in_a_missing_directory_is_one_error_line(
@@ -142,6 +160,9 @@ def test_once_on_a_terminal_draws_a_progress_bar(tmp_path: Path) -> None:
         shown += data
     os.close(master)
     text = shown.decode()
+    # The summary follows the finished bar.
+    assert text.endswith(FIRST_SUMMARY.replace("\n", "\r\n"))
+    text = text.removesuffix(FIRST_SUMMARY.replace("\n", "\r\n"))
     assert text.startswith("\r[")
     assert text.endswith("\r\n")  # the terminal turns the bar's closing "\n" into "\r\n"
     last = text[:-2].rpartition("\r")[2]
@@ -198,6 +219,11 @@ def test_once_on_a_terminal_draws_a_progress_bar(tmp_path: Path) -> None:
             "argument --partition: partitions are numbered from 0",
             id="p-neg",
         ),
+        pytest.param(
+            ["--lease-seconds", "0"],
+            "argument --lease-seconds: must be a positive number of seconds, not 0",
+            id="lease-zero",
+        ),
         pytest.param(["--no-such-flag"], "unrecognized arguments: --no-such-flag", id="unknown"),
     ],
 )
@@ -223,7 +249,7 @@ def test_small_flush_every_and_capacity_count_the_same(
     path, url, pointers = first_log(tmp_path)
     argv = ["--path", path, "--url", url, "--once", "--flush-every", "2", "--capacity", "1"]
     assert cli.main(argv) == 0
-    assert capsys.readouterr() == ("", "")
+    assert capsys.readouterr() == ("", FIRST_SUMMARY)
     with SQLStore(url) as store:
         assert counts_of(store) == FIRST_COUNTS
         assert store.filtered() == FIRST_FILTERED
@@ -380,6 +406,7 @@ def test_a_database_of_another_log_is_one_error_line(
 ) -> None:
     path, url, pointers = first_log(tmp_path)
     assert cli.main(["--path", path, "--url", url, "--once"]) == 0
+    assert capsys.readouterr().err == FIRST_SUMMARY
     other = tmp_path / "logs" / "other"
     TimeRotatingLog(other, clock=lambda: T).write(FIRST)
     assert cli.main(["--path", str(other), "--url", url, "--once"]) == 2
@@ -395,6 +422,7 @@ def test_a_log_file_shorter_than_the_pointer_is_one_error_line(
 ) -> None:
     path, url, pointers = first_log(tmp_path)
     assert cli.main(["--path", path, "--url", url, "--once"]) == 0
+    assert capsys.readouterr().err == FIRST_SUMMARY
     os.truncate(f"{path}.{T}", 100)
     assert cli.main(["--path", path, "--url", url, "--once"]) == 2
     assert one_error_line(capsys.readouterr().err) == (
@@ -412,7 +440,7 @@ def test_a_deleted_log_file_is_passed_over(
     write_each(log, SECOND)
     os.remove(f"{path}.{T}")  # the hour the pointer is in: old logs cleaned up
     assert cli.main(["--path", path, "--url", url, "--once"]) == 0
-    assert capsys.readouterr() == ("", "")
+    assert capsys.readouterr().err == FIRST_SUMMARY + SECOND_SUMMARY
     with SQLStore(url) as store:
         assert store.count("signup") == 3
 
@@ -438,11 +466,12 @@ def test_settings_from_a_config_dict_with_flags_winning(
         "complex": ["Bought unsigned|purchase|signup"],
     }
     assert cli.main(["--config", "manhattan_cli_test_settings.SETTINGS", "--url", url]) == 0
-    assert capsys.readouterr() == ("", "")
+    assert capsys.readouterr() == ("", FIRST_SUMMARY)
     with SQLStore(url) as store:
         # 16:00 UTC on the 24th is 01:00 on the 25th in Tokyo.
         assert store.count("viewed page", rollup_key="day", bucket_id="2025-11-25") == 2
-        assert store.count("viewed page", rollup_key="day", bucket_id="2025-11-24") == 0
+        with pytest.raises(QueryError, match="has no bucket '2025-11-24'"):
+            store.count("viewed page", rollup_key="day", bucket_id="2025-11-24")
         # A signed up before buying: never counts; B bought without signing up.
         assert store.count("Bought unsigned") == 1
         assert store.count("Bought unsigned", ("Button", "blue")) == 1

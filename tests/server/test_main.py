@@ -17,7 +17,7 @@ import pytest
 from manhattan.backend.persistence import SQLStore
 from manhattan.client import Client
 from manhattan.server import cli
-from tests.server.test_cli import free_port
+from tests.server.test_cli import FIRST_SUMMARY, free_port
 from tests.server.test_worker import (
     BOTH_COUNTS,
     BOTH_FILTERED,
@@ -61,7 +61,7 @@ def test_once_in_process(
     write_each(log, FIRST)
     url = f"sqlite:///{tmp_path / 'm.db'}"
     assert run_as_main(monkeypatch, "--path", log.path, "--url", url, "--once") == 0
-    assert capsys.readouterr() == ("", "")
+    assert capsys.readouterr() == ("", FIRST_SUMMARY)
     with SQLStore(url) as store:
         assert counts_of(store) == FIRST_COUNTS
 

@@ -1,33 +1,40 @@
-"""``manhattan-client``: a Python shell with a :class:`~manhattan.client.Client` in it."""
+"""``manhattan-client``: a Python shell with a :class:`~manhattan.client.Client` in it.
+
+``manhattan-client --connect tcp://HOST:PORT ping`` instead checks that the
+server answers (exit status 0, or 1 with what to check); ``filtered`` lists
+the events the server read and did not count, by reason.
+"""
 
 from __future__ import annotations
 
 import argparse
 import code
+import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
-from manhattan.client import DEFAULT_CONNECT, DEFAULT_WAIT, Client, ServerError
+from manhattan.client import Client, ServerError
+from manhattan.client.options import add_connection_flags, end_broken_pipe, open_client
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     """The command line; argparse exits with status 2 on bad flags."""
     parser = argparse.ArgumentParser(
         prog="manhattan-client",
-        description="Open a Python shell with `client`, connected to a Manhattan server.",
+        description="Open a Python shell with `client`, connected to a Manhattan server; "
+        "or, with `ping`, check that the server answers; with `filtered`, list the "
+        "events it did not count, by reason.",
     )
+    add_connection_flags(parser)
     parser.add_argument(
-        "--connect",
-        default=DEFAULT_CONNECT,
-        help=f"the server's query address (default {DEFAULT_CONNECT})",
+        "command",
+        nargs="?",
+        choices=["ping", "filtered"],
+        help="ping: say whether the server answers, and exit; filtered: list the events "
+        "not counted, by reason (awaiting pixel, crawler...), and exit",
     )
-    parser.add_argument(
-        "--wait",
-        type=_milliseconds,
-        default=DEFAULT_WAIT,
-        help=f"how long each call waits for a reply, in ms (default {DEFAULT_WAIT})",
-    )
-    return parser.parse_args(argv)
+    return parser
 
 
 def make_namespace(client: Client) -> dict[str, Any]:
@@ -40,28 +47,66 @@ def banner(client: Client) -> str:
     return (
         f"Manhattan client for {client.connect} (each call waits up to {client.wait} ms).\n"
         "`client` has: count(goal, variant, rollup_key, bucket_id, site_id), goal_value(...),\n"
-        "all_tests(), results(test_name, goals, site_id), goals(), tests(), ping()."
+        "all_tests(), results(test_name, goals, site_id), goals(), tests(), filtered(),\n"
+        "ping()."
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the shell until end of input; the exit status."""
-    args = parse_args(argv)
+class Console(code.InteractiveConsole):
+    """The shell: an error in a command is shown and the shell goes on,
+    except that output nobody reads any more ends it."""
+
+    def showtraceback(self) -> None:
+        """Show the error a command raised; a broken pipe (stdout's reader
+        went away) goes up to :func:`main` instead."""
+        error = sys.exc_info()[1]
+        if isinstance(error, BrokenPipeError):
+            raise error
+        super().showtraceback()
+
+
+def ping(client: Client) -> int:
+    """Say whether the server answers; the exit status."""
+    began = time.monotonic()
     try:
-        client = Client(args.connect, args.wait)
-    except ValueError as exc:
-        # An address ZeroMQ cannot parse: one line, no traceback.
-        raise SystemExit(f"manhattan-client: {exc}") from None
-    with client:
-        code.interact(banner=banner(client), local=make_namespace(client), exitmsg="")
+        client.ping()
+    except (TimeoutError, ServerError) as exc:
+        print(f"manhattan-client: {exc}", file=sys.stderr)
+        return 1
+    print(f"pong from {client.connect} in {(time.monotonic() - began) * 1000:.1f} ms")
     return 0
 
 
-def _milliseconds(text: str) -> int:
+def filtered(client: Client) -> int:
+    """Print the events not counted, by reason, most first; the exit status."""
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number of milliseconds: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return value
+        reasons = client.filtered()
+    except (TimeoutError, ServerError) as exc:
+        print(f"manhattan-client: {exc}", file=sys.stderr)
+        return 1
+    rows = sorted(((n, r) for r, n in reasons.items() if n), key=lambda row: (-row[0], row[1]))
+    if not rows:
+        print("every event read so far was counted")
+    for events, reason in rows:
+        print(f"{events:>14,}  {reason}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the shell until end of input (or ``ping``); the exit status, 141
+    when the reader of the output went away."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    with open_client(parser, args) as client:
+        try:
+            if args.command == "ping":
+                status = ping(client)
+            elif args.command == "filtered":
+                status = filtered(client)
+            else:
+                Console(make_namespace(client)).interact(banner=banner(client), exitmsg="")
+                status = 0
+            sys.stdout.flush()
+        except BrokenPipeError:
+            return end_broken_pipe(sys.stdout)
+    return status

@@ -1,13 +1,17 @@
 """The dashboard's WSGI application: routing, access control, errors.
 
 Read-only: GET and HEAD only. Every query parameter is checked
-(:mod:`manhattan.dashboard.params`) and test names are looked up among those
-the server knows before they are sent to it. Templates autoescape, so what
-users logged (test, population and goal names) is always shown as text.
+(:mod:`manhattan.dashboard.params`); a name the server never counted (the
+server refuses it with the closest known names) is a 404 page with its
+message, any other error reply a 502 page, logged. Templates autoescape,
+so what users logged (test, population and goal names) is always shown as
+text.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 from collections.abc import Callable, Iterable
 from importlib import resources
@@ -20,14 +24,17 @@ from webob import Request, Response
 
 from manhattan.client import Client, ServerError
 from manhattan.dashboard import formats, views
-from manhattan.dashboard.auth import BasicAuth
+from manhattan.dashboard.auth import BasicAuth, credentials
 from manhattan.dashboard.params import (
     ParameterError,
+    UnknownNameError,
     choice_param,
-    name_param,
     read_params,
+    required_param,
     site_param,
 )
+
+logger = logging.getLogger("manhattan.dashboard")
 
 DEFAULT_WAIT = 1500
 """How long (ms) a page waits for each reply of the server."""
@@ -64,9 +71,12 @@ _templates.filters.update(
 class Dashboard:
     """The dashboard of the Manhattan server at ``connect``, a WSGI app.
 
-    ``auth`` is ``(user, password)`` for HTTP Basic authentication (``None``:
-    open to whoever can reach it); ``wait`` is how long, in ms, each query
-    waits for the server before the page says it is not reachable. Mount it
+    ``auth`` is ``(user, password)`` or ``"user:password"`` for HTTP Basic
+    authentication (``None``: open to whoever can reach it; an empty user or
+    password is a :class:`ValueError`); ``wait`` is how long, in ms, each
+    query waits for the server before the page says it is not reachable;
+    ``curve_server_key`` and ``curve_secret_key`` are the key files of a
+    server that requires CurveZMQ (see :class:`~manhattan.client.Client`). Mount it
     anywhere: links follow ``SCRIPT_NAME``. Safe to serve from several
     threads: a request borrows a client of its own and gives it back, so a
     server that starts a thread per request opens only as many connections
@@ -77,14 +87,17 @@ class Dashboard:
         self,
         connect: str,
         *,
-        auth: tuple[str, str] | None = None,
+        auth: tuple[str, str] | str | None = None,
         wait: int = DEFAULT_WAIT,
         context: zmq.Context[zmq.Socket[bytes]] | None = None,
+        curve_server_key: str | os.PathLike[str] | None = None,
+        curve_secret_key: str | os.PathLike[str] | None = None,
     ) -> None:
         self.connect = connect
         self.wait = wait
-        self._auth = None if auth is None else BasicAuth(*auth)
+        self._auth = None if auth is None else BasicAuth(*credentials(auth))
         self._context = context
+        self._curve = {"curve_server_key": curve_server_key, "curve_secret_key": curve_secret_key}
         self._local = threading.local()
         self._clients: list[Client] = []
         self._idle: list[Client] = []
@@ -99,7 +112,7 @@ class Dashboard:
             with self._lock:
                 client = self._idle.pop() if self._idle else None
             if client is None:
-                client = Client(self.connect, self.wait, context=self._context)
+                client = Client(self.connect, self.wait, context=self._context, **self._curve)
                 with self._lock:
                     self._clients.append(client)
             self._local.client = client
@@ -175,7 +188,7 @@ class Dashboard:
             return route(self, request, items)
         except ParameterError as exc:
             return self._page(request, "error.html", 400, title="Bad request", message=str(exc))
-        except LookupError as exc:
+        except UnknownNameError as exc:
             return self._page(
                 request, "error.html", 404, title="Not found", message=str(exc.args[0])
             )
@@ -187,11 +200,20 @@ class Dashboard:
                 503,
                 title="Backend not reachable",
                 message=f"The Manhattan server at {self.connect} did not answer within "
-                f"{self.wait} ms: it is down or busy. Try again in a moment.",
+                f"{self.wait} ms: it is down or busy, or requires other Curve keys. "
+                "Try again in a moment.",
             )
             response.headers["Retry-After"] = "5"
             return response
         except ServerError as exc:
+            if views.unknown_name(exc):
+                # A misspelled name: the message suggests the known ones.
+                return self._page(
+                    request, "error.html", 404, title="Not found", message=exc.message
+                )
+            logger.error(
+                "%s: the Manhattan server at %s answered %s", request.url, self.connect, exc
+            )
             return self._page(
                 request,
                 "error.html",
@@ -234,7 +256,8 @@ class Dashboard:
         params = read_params(items, ["name", "site"])
         sites, site = self._site(params)
         client = self._client()
-        name = name_param("name", params.get("name"), (t["name"] for t in client.tests()), "test")
+        # The server refuses a name it never counted, suggesting the closest.
+        name = required_param("name", params.get("name"), "test")
         try:
             page = views.test_page(client, name, site)
         except ServerError as exc:
@@ -301,8 +324,16 @@ ROUTES: dict[str, Callable[[Dashboard, Request, list[tuple[str, str]]], Response
 def make_app(
     connect: str = "tcp://127.0.0.1:5555",
     *,
-    auth: tuple[str, str] | None = None,
+    auth: tuple[str, str] | str | None = None,
     wait: int = DEFAULT_WAIT,
+    curve_server_key: str | os.PathLike[str] | None = None,
+    curve_secret_key: str | os.PathLike[str] | None = None,
 ) -> Dashboard:
     """The dashboard WSGI app for the server at ``connect`` (see :class:`Dashboard`)."""
-    return Dashboard(connect, auth=auth, wait=wait)
+    return Dashboard(
+        connect,
+        auth=auth,
+        wait=wait,
+        curve_server_key=curve_server_key,
+        curve_secret_key=curve_secret_key,
+    )

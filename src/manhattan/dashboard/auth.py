@@ -23,6 +23,22 @@ def parse_credentials(text: str) -> tuple[str, str]:
     return user, password
 
 
+def credentials(auth: tuple[str, str] | str) -> tuple[str, str]:
+    """``(user, password)`` of ``"user:password"`` or of a pair;
+    :class:`ValueError` for an empty user or password, or a user with a
+    ``:`` (HTTP Basic cannot carry it)."""
+    if isinstance(auth, str):
+        return parse_credentials(auth)
+    if not (
+        isinstance(auth, tuple) and len(auth) == 2 and all(isinstance(part, str) for part in auth)
+    ):
+        raise TypeError("auth must be (user, password) or 'user:password'")
+    user, password = auth
+    if ":" in user:
+        raise ValueError("the user of auth cannot contain ':'")
+    return parse_credentials(f"{user}:{password}")
+
+
 class BasicAuth:
     """Checks ``Authorization`` headers against one user and password, in
     time that does not depend on how much of them matches."""

@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from manhattan.client import DEFAULT_CONNECT
+from manhattan.client.options import add_connection_flags, curve_options
 from manhattan.dashboard.app import DEFAULT_WAIT, make_app
 from manhattan.dashboard.auth import AUTH_ENV, parse_credentials
 from manhattan.dashboard.server import is_loopback, make_server, parse_listen
@@ -21,9 +21,7 @@ def parser() -> argparse.ArgumentParser:
         prog="manhattan-dashboard",
         description="Serve the results dashboard of a Manhattan server (read-only).",
     )
-    result.add_argument(
-        "--connect", default=DEFAULT_CONNECT, help=f"the server's query socket ({DEFAULT_CONNECT})"
-    )
+    add_connection_flags(result, wait=DEFAULT_WAIT)
     result.add_argument(
         "--listen", default=DEFAULT_LISTEN, help=f"host:port to serve on ({DEFAULT_LISTEN})"
     )
@@ -31,12 +29,6 @@ def parser() -> argparse.ArgumentParser:
         "--auth",
         help=f"user:password for HTTP Basic authentication (or set {AUTH_ENV}); "
         "required to listen on anything but loopback",
-    )
-    result.add_argument(
-        "--wait",
-        type=int,
-        default=DEFAULT_WAIT,
-        help=f"ms to wait for each reply of the server ({DEFAULT_WAIT})",
     )
     return result
 
@@ -53,9 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError(
                 f"listening on {host} (not loopback) needs --auth user:password or {AUTH_ENV}"
             )
-        if args.wait <= 0:
-            raise ValueError(f"--wait must be a positive number of milliseconds, not {args.wait}")
-        app = make_app(args.connect, auth=auth, wait=args.wait)
+        app = make_app(args.connect, auth=auth, wait=args.wait, **curve_options(args))
     except ValueError as exc:
         arguments.error(str(exc))
     try:

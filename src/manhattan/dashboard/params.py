@@ -3,6 +3,7 @@ before anything reaches the query socket."""
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Sequence
 
 MAX_VALUE_LENGTH = 1000
@@ -12,6 +13,11 @@ MAX_VALUE_LENGTH = 1000
 class ParameterError(Exception):
     """A request the dashboard refuses; the message names the problem and
     is shown to the user (escaped) with HTTP 400."""
+
+
+class UnknownNameError(LookupError):
+    """A parameter naming what there is not (a site, a rollup); the message
+    says so, with the closest known names, and is shown with HTTP 404."""
 
 
 def read_params(items: Iterable[tuple[str, str]], allowed: Sequence[str]) -> dict[str, str]:
@@ -42,7 +48,7 @@ def site_param(value: str | None, sites: Sequence[int]) -> int | None:
     site = int(value)
     if site not in sites:
         known = ", ".join(map(str, sites)) or "none"
-        raise ParameterError(f"there is no site {site} (sites with counts: {known})")
+        raise UnknownNameError(f"no site {site} (sites with counts: {known})")
     return site
 
 
@@ -51,14 +57,16 @@ def choice_param(name: str, value: str | None, choices: Sequence[str], default: 
     if value is None:
         return default
     if value not in choices:
-        raise ParameterError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+        close = difflib.get_close_matches(value, choices, n=1)
+        guess = f"did you mean {close[0]!r}? " if close else ""
+        raise UnknownNameError(
+            f"no {name} named {value!r} ({guess}this page shows {', '.join(choices)})"
+        )
     return value
 
 
-def name_param(name: str, value: str | None, known: Iterable[str], what: str) -> str:
-    """``value`` when it is one of the ``known`` names (of tests, goals)."""
+def required_param(name: str, value: str | None, what: str) -> str:
+    """``value``, which must be given and not empty (the name of a test)."""
     if not value:
         raise ParameterError(f"query parameter {name!r} is missing: which {what}?")
-    if value not in set(known):
-        raise LookupError(f"there is no {what} named {value!r}")
     return value

@@ -3,9 +3,13 @@ shows (plain data for the templates)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from manhattan.backend import aggregate as reasons
+from manhattan.backend.fields import MAX_VALUE
+from manhattan.backend.guard import UNSTORABLE
 from manhattan.backend.model import IMPRESSION, VIEWED_PAGE
 from manhattan.backend.persistence.queries import MAX_BREAKDOWN_GOALS, goal_value_of
 from manhattan.client import ServerError
@@ -36,10 +40,36 @@ TABLE_GOALS = 8
 """Goals charted on the goals page (the first ones, "viewed page" first)."""
 
 
+NOT_COUNTED: Mapping[str, str] = {
+    reasons.AWAITING_PIXEL: "held until the visitor's browser loads the tracking pixel; "
+    "a visitor who never does is taken for a bot",
+    reasons.CRAWLER: "a known crawler's user agent",
+    reasons.HELD_OVERFLOW: f"beyond the {reasons.MAX_HELD} most recent events held per "
+    "visitor awaiting the pixel",
+    reasons.MALFORMED: "a log record with missing or unreadable fields",
+    "malformed line": "a log line that could not be decoded",
+    reasons.UNKNOWN_VERSION: "a record of a newer log format",
+    reasons.UNKNOWN_KIND: "a record of a kind this server does not know",
+    reasons.BAD_NAME: "a name or visitor id no database can store",
+    reasons.BAD_VALUE: f"a goal value that is not finite or beyond {MAX_VALUE:g}",
+    reasons.UNREADABLE_STATE: "a damaged stored visitor state: the visitor started afresh",
+    reasons.UNCOUNTABLE: "counting it raised an error (see the server's log)",
+    UNSTORABLE: "a counter no database can hold (these count counters, not events)",
+}
+"""What each reason of ``filtered()`` means, in a phrase."""
+
+_UNKNOWN_NAME = re.compile(
+    r"no (goal|test|rollup) named |test .* has no population |rollup .* has no bucket |no site ",
+    re.DOTALL,
+)
+
+
 class Backend(Protocol):
     """The queries the pages use (a :class:`manhattan.client.Client`)."""
 
     def sites(self) -> list[int]: ...
+
+    def filtered(self) -> dict[str, int]: ...
 
     def tests(self) -> list[dict[str, Any]]: ...
 
@@ -64,9 +94,50 @@ class Backend(Protocol):
     ) -> dict[str, dict[str, dict[str, list[float]]]]: ...
 
 
+def unknown_name(error: ServerError) -> bool:
+    """Whether an error reply refuses a name the server never counted (its
+    message suggests the closest known ones)."""
+    return error.type == "QueryError" and bool(_UNKNOWN_NAME.match(error.message))
+
+
 def no_data(error: ServerError) -> bool:
     """Whether an error reply only says there is nothing to analyse."""
-    return error.type == "QueryError"
+    return error.type == "QueryError" and not unknown_name(error)
+
+
+def not_counted(filtered: Mapping[str, int]) -> list[dict[str, Any]]:
+    """The rows of the "Not counted" table: each reason with events, most
+    first, and what it means."""
+    rows = sorted(
+        ((reason, events) for reason, events in filtered.items() if events),
+        key=lambda row: (-row[1], row[0]),
+    )
+    return [
+        {"reason": reason, "events": events, "meaning": NOT_COUNTED.get(reason, "")}
+        for reason, events in rows
+    ]
+
+
+def _breakdown(
+    backend: Backend,
+    rollup: str,
+    goals: list[str],
+    test_name: str | None,
+    site: int | None,
+    *,
+    limit: int,
+    order: str,
+) -> dict[str, dict[str, dict[str, list[float]]]]:
+    """The breakdown, or no buckets when the server cannot break down by
+    ``rollup`` (it keeps no such rollup): the pages say so where the chart
+    or table would be."""
+    try:
+        return backend.breakdown(rollup, goals, test_name, site, limit=limit, order=order)
+    except ServerError as error:
+        # The test, goals and site are known by now: only the rollup can be.
+        if error.type != "QueryError":
+            raise
+        return {}
 
 
 def tests_page(
@@ -84,7 +155,11 @@ def tests_page(
                 raise
             problem = error.message
         rows.append({"test": test, "verdict": outcome, "problem": problem})
-    return {"rows": rows, "more": max(len(tests) - MAX_TESTS, 0)}
+    return {
+        "rows": rows,
+        "more": max(len(tests) - MAX_TESTS, 0),
+        "not_counted": not_counted(backend.filtered()),
+    }
 
 
 def daily_rates(
@@ -119,8 +194,8 @@ def test_page(backend: Backend, name: str, site: int | None) -> dict[str, Any]:
     populations: list[str] = analysis["populations"]
     goals = list(analysis["goals"])
     charted = [goal for goal in goals if goal != VIEWED_PAGE][: MAX_BREAKDOWN_GOALS - 1]
-    table = backend.breakdown(
-        "day", [VIEWED_PAGE, *charted], name, site, limit=CHART_DAYS, order="bucket"
+    table = _breakdown(
+        backend, "day", [VIEWED_PAGE, *charted], name, site, limit=CHART_DAYS, order="bucket"
     )
     days = list(table)
     rows = []
@@ -174,7 +249,7 @@ def goals_page(
     names = [VIEWED_PAGE] + [g["name"] for g in goals if g["name"] != VIEWED_PAGE]
     shown = names[:MAX_BREAKDOWN_GOALS]
     info = {g["name"]: g for g in goals}
-    table = backend.breakdown(rollup, shown, None, site, limit=limit, order=order)
+    table = _breakdown(backend, rollup, shown, None, site, limit=limit, order=order)
     buckets = list(table)
     if order == "bucket":
         buckets.reverse()  # newest first

@@ -4,13 +4,21 @@ answer queries about it.
     manhattan-server --path /var/log/manhattan/log --url sqlite:///manhattan.db
 
 or, one of several workers sharing the partitions of a Redis stream log
-(each owns whole partitions; without --partition it owns all of them):
+(each owns whole partitions; without --partition the workers share them
+out, and take over those of workers that die: see
+:mod:`manhattan.server.leases`):
 
     manhattan-server --redis redis://127.0.0.1:6379/0 --stream manhattan \
         --partitions 4 --partition 0 --partition 1 --url postgresql+psycopg://...
 
-Bad flags, an unreachable database or an unreadable log end it with one
-line on stderr and exit status 2; SIGTERM and SIGINT flush and exit 0.
+Bad flags, an unreachable database, an unreadable log, or another server
+holding the lease on what this one would count end it with one line on
+stderr and exit status 2; so do a ``--path`` that matches no log files
+with ``--once`` (a server following the log warns each minute instead)
+and a ``--query-only`` SQLite database that does not exist (see
+:mod:`manhattan.server.sources`). ``--once`` ends with one summary line
+on stderr (:mod:`manhattan.server.summary`). SIGTERM and SIGINT flush and
+exit 0.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any, TextIO
 
@@ -30,12 +38,26 @@ import redis
 from manhattan.backend import rollups as builtin_rollups
 from manhattan.backend.aggregate import Aggregator
 from manhattan.backend.complexgoals import parse_complex_goal
+from manhattan.backend.model import VIEWED_PAGE
 from manhattan.backend.persistence import SQLStore, StoreError
-from manhattan.log.streamreader import StreamReader, StreamStore
+from manhattan.backend.persistence.lease import LeaseLostError
+from manhattan.log.streamreader import PartitionsRevokedError, StreamReader, StreamStore
 from manhattan.log.timerotating import TimeRotatingLog
 from manhattan.server.config import WEEK_STARTS, ConfigError, Settings, load_config, merge
+from manhattan.server.leases import (
+    FILE_LOG,
+    GuardedStore,
+    LeaseKeeper,
+    balance,
+    drop_lost,
+    partition_names,
+    refusal,
+    take_free,
+)
 from manhattan.server.service import QueryService
+from manhattan.server.sources import check_database_exists, open_log, warn_until_files
 from manhattan.server.status import StatusLine
+from manhattan.server.summary import summary_line
 from manhattan.server.worker import Worker
 
 logger = logging.getLogger("manhattan.server")
@@ -109,6 +131,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="a complex goal (repeatable), e.g. 'Abandoned Cart|Added To Cart|Began Checkout'",
     )
     add("--bind", help="ZeroMQ endpoint of the query service (default tcp://127.0.0.1:5555)")
+    add(
+        "--curve-secret-key",
+        metavar="FILE",
+        help="the query service's secret key file (from manhattan-keys): answer over "
+        "CurveZMQ, only to clients with its public key; needed to bind beyond loopback",
+    )
+    add(
+        "--curve-clients",
+        metavar="DIR",
+        help="with --curve-secret-key: answer only the clients whose public keys "
+        "(NAME.key files) are in DIR",
+    )
     add("--config", help="dotted path of a Python dict of these settings (flags win)")
     add("--log", help="write the server's own log (errors, and with -v progress) to this file")
     add("-v", "--verbose", action="store_true", default=None, help="log progress periodically")
@@ -122,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--query-only",
         action="store_true",
         default=None,
-        help="count nothing: only answer queries from the database (beside workers)",
+        help="count nothing: only answer queries from the database, which must exist "
+        "(beside workers)",
     )
     add("--timezone", help="IANA time zone of the day/week/month rollups (default UTC)")
     add("--week-start", choices=sorted(WEEK_STARTS), help="first day of a week (default sunday)")
@@ -134,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="commit at least this often",
     )
     add("--capacity", type=_positive_int, metavar="VISITORS", help="visitor states kept in memory")
+    add(
+        "--lease-seconds",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="how long what this server counts stays its own if it dies (default 30)",
+    )
     return parser
 
 
@@ -156,21 +197,6 @@ def _setup_logging(settings: Settings, stream: TextIO) -> None:
     root.setLevel(level)
 
 
-def _open_log(path: str) -> TimeRotatingLog:
-    try:
-        log = TimeRotatingLog(path)
-    except ValueError as exc:  # a directory, not a file name
-        raise ConfigError(f"--path: {exc}") from None
-    if not os.path.isdir(log.directory):
-        raise ConfigError(f"log directory {log.directory} does not exist (from --path {path})")
-    if not os.access(log.directory, os.R_OK | os.X_OK):
-        raise ConfigError(f"log directory {log.directory} is not readable")
-    for _, name in log.files():
-        if not os.access(os.path.join(log.directory, name), os.R_OK):
-            raise ConfigError(f"log file {name} in {log.directory} is not readable")
-    return log
-
-
 def _open_stream(settings: Settings) -> StreamReader:
     try:
         client: redis.Redis = redis.Redis.from_url(
@@ -183,8 +209,8 @@ def _open_stream(settings: Settings) -> StreamReader:
     except redis.RedisError as exc:
         client.close()
         raise ConfigError(f"cannot reach Redis at {settings.redis}: {exc}") from None
-    owned = settings.partition or list(range(settings.partitions))
-    return StreamReader(client, settings.stream, owned, trim=not settings.keep_stream)
+    # Without --partition, the partitions come from balance() once leased.
+    return StreamReader(client, settings.stream, settings.partition, trim=not settings.keep_stream)
 
 
 def _check_pointer(log: TimeRotatingLog, store: SQLStore, path: str) -> None:
@@ -210,15 +236,26 @@ def _check_pointer(log: TimeRotatingLog, store: SQLStore, path: str) -> None:
         )
 
 
+def _query_service(store: SQLStore, settings: Settings) -> QueryService:
+    """The query service of ``settings`` (what stops it starting is an OSError: exit 2)."""
+    return QueryService(
+        store,
+        settings.bind,
+        curve_secret_key=settings.curve_secret_key,
+        curve_clients=settings.curve_clients,
+    )
+
+
 def serve_queries(settings: Settings, stop: threading.Event) -> int:
     """Answer queries from the database at ``settings.url`` until ``stop``.
 
     For partitioned deployments: the workers count and commit; this only
     reads what they committed (at most ``--flush-seconds`` old).
     """
+    check_database_exists(settings.url)
     store = SQLStore(settings.url)
     try:
-        with QueryService(store, settings.bind):
+        with _query_service(store, settings):
             logger.info("answering queries on %s from %s", settings.bind, store.url)
             stop.wait()
     finally:
@@ -240,20 +277,25 @@ def run(settings: Settings, stop: threading.Event, stderr: TextIO | None = None)
             networks=settings.networks,
         )
         complex_goals = [parse_complex_goal(spec) for spec in settings.complex]
-        aggregator = Aggregator(
-            rollups,
-            complex_goals,
-            is_crawler=builtin_rollups.is_crawler,
-            capacity=settings.capacity,
-        )
+
+        def new_aggregator() -> Aggregator:
+            return Aggregator(
+                rollups,
+                complex_goals,
+                is_crawler=builtin_rollups.is_crawler,
+                capacity=settings.capacity,
+            )
+
+        aggregator = new_aggregator()
     except (TypeError, ValueError) as exc:
         raise ConfigError(str(exc)) from None
     reader: TimeRotatingLog | StreamReader
     if settings.redis:
         reader = _open_stream(settings)
-        source = f"{settings.redis} stream {settings.stream} partitions {reader.partitions}"
+        owned = reader.partitions or "without a lease"
+        source = f"{settings.redis} stream {settings.stream} partitions {owned}"
     else:
-        reader = _open_log(settings.path)
+        reader = open_log(settings.path, settings.once)
         source = settings.path
     try:
         store = SQLStore(settings.url)
@@ -262,45 +304,162 @@ def run(settings: Settings, stop: threading.Event, stderr: TextIO | None = None)
         raise
     service = None
     status = None
+    watcher = None
+    ended = threading.Event()
+    summary = ""
+    keeper = LeaseKeeper(store, settings.lease_seconds)
     switch = sys.getswitchinterval()
     try:
+        # Every commit renews the leases in its own transaction, or fails.
+        guarded = GuardedStore(store, keeper)
         if isinstance(reader, StreamReader):
             # The worker's pointer goes to one row per owned partition.
-            counted: StreamStore | SQLStore = StreamStore(store, reader)
+            counted: StreamStore | GuardedStore = StreamStore(guarded, reader)
+            on_lost, tick = _claim_partitions(settings, reader, keeper)
         else:
             _check_pointer(reader, store, settings.path)
-            counted = store
+            counted = guarded
+            on_lost, tick = _claim_log(keeper, stop)
+            if not settings.once and not reader.files():
+                watcher = warn_until_files(reader, settings.path, ended)
+        keeper.start(on_lost, tick)
         if not settings.once:
-            service = QueryService(store, settings.bind)
+            service = _query_service(store, settings)
             service.start()
             # The counting thread holds the GIL for up to the switch interval
             # (5 ms by default) at a time: queries answer faster with less.
             sys.setswitchinterval(QUERY_SWITCH_INTERVAL)
-        worker = Worker(
-            reader,
-            counted,
-            aggregator,
-            flush_every=settings.flush_every,
-            flush_seconds=settings.flush_seconds,
-            # Transient: Redis or the database going away and coming back.
-            retry_on=(redis.RedisError, StoreError),
-        )
+
+        def new_worker(aggregator: Aggregator) -> Worker:
+            return Worker(
+                reader,
+                counted,
+                aggregator,
+                flush_every=settings.flush_every,
+                flush_seconds=settings.flush_seconds,
+                # Transient: Redis or the database going away and coming back.
+                retry_on=(redis.RedisError, StoreError),
+            )
+
+        worker = new_worker(aggregator)
         if settings.verbose or (settings.once and stderr.isatty()):
             status = StatusLine(worker, reader, stderr, bar=settings.once and stderr.isatty())
             status.start()
         logger.info("counting %s into %s", source, store.url)
-        worker.run(stop, once=settings.once)
+        while True:
+            try:
+                worker.run(stop, once=settings.once)
+                break
+            except (LeaseLostError, PartitionsRevokedError) as exc:
+                if not isinstance(reader, StreamReader):
+                    raise ConfigError(_log_taken(exc, settings, store.url)) from None
+                revoked = exc.partitions if isinstance(exc, PartitionsRevokedError) else []
+                dropped = drop_lost(keeper, reader, settings.partitions, revoked)
+                logger.warning(
+                    "partitions %s were taken over or given up: counting the others "
+                    "again from their last commit",
+                    dropped,
+                )
+            # What was counted and not committed is gone with the aggregator:
+            # the partitions still held are read again from their last commit.
+            progress = worker.progress
+            worker = new_worker(new_aggregator())
+            worker.progress = progress
+            if status is not None:
+                status.worker = worker
+        if not isinstance(reader, StreamReader) and keeper.lost:
+            lost = LeaseLostError(keeper.lost, keeper.read(sorted(keeper.lost)))
+            raise ConfigError(_log_taken(lost, settings, store.url))
+        if settings.once:
+            summary = summary_line(
+                worker.progress.events,
+                store.count(VIEWED_PAGE),
+                store.filtered(),
+                counted_anything=bool(store.sites()),
+            )
     finally:
+        ended.set()
+        if watcher is not None:
+            watcher.join()
         sys.setswitchinterval(switch)
         if status is not None:
             status.stop()
         if service is not None:
             # A query still running holds the store: give it time to finish.
             service.stop(timeout=10.0)
+        _release(keeper)
         store.close()
         _close_reader(reader)
     logger.info("stopped after %d events", worker.progress.events)
+    if summary:
+        print(f"manhattan-server: {summary}", file=stderr)
     return 0
+
+
+LostHandler = Callable[[LeaseLostError], None]
+
+
+def _claim_log(
+    keeper: LeaseKeeper, stop: threading.Event
+) -> tuple[LostHandler, Callable[[], None]]:
+    """Take the file log's lease, or ``ConfigError`` naming its holder; what
+    to do when the lease is lost (stop: the last commit fails and says who
+    took it) and at each renewal (nothing)."""
+    refused = keeper.acquire([FILE_LOG])
+    if refused:
+        raise ConfigError(refusal(refused, keeper.store.url))
+
+    def on_lost(lost: LeaseLostError) -> None:
+        stop.set()
+
+    return on_lost, lambda: None
+
+
+def _claim_partitions(
+    settings: Settings, reader: StreamReader, keeper: LeaseKeeper
+) -> tuple[LostHandler, Callable[[], None]]:
+    """Take the pinned partitions' leases (``ConfigError`` naming the
+    holders of any that a live worker holds), or else this worker's share
+    of the partitions no live worker holds; what to do when leases are lost
+    (revoke those partitions) and at each renewal (take back pinned
+    partitions that are free again; or balance the shares)."""
+    names = partition_names(reader, range(settings.partitions))
+    pinned = settings.partition
+
+    def tick() -> None:
+        if pinned:
+            take_free(keeper, reader, pinned)
+        else:
+            balance(keeper, reader, settings.partitions)
+
+    if pinned:
+        refused = keeper.acquire([reader.pointer_name(i) for i in pinned])
+        if refused:
+            raise ConfigError(refusal(refused, keeper.store.url))
+    elif not balance(keeper, reader, settings.partitions):
+        logger.info("no partition is free for this worker: standing by to take over")
+
+    def on_lost(lost: LeaseLostError) -> None:
+        logger.warning("%s", lost)
+        reader.revoke(names[name] for name in lost.names if name in names)
+
+    return on_lost, tick
+
+
+def _log_taken(exc: Exception, settings: Settings, url: str) -> str:
+    return (
+        f"{exc}: another manhattan-server counts {settings.path} into {url} now; "
+        "this one stopped without committing what it counted since its last commit"
+    )
+
+
+def _release(keeper: LeaseKeeper) -> None:
+    keeper.stop()
+    try:
+        keeper.release()
+    except StoreError as exc:
+        # They expire on their own: another server waits --lease-seconds.
+        logger.error("could not release the leases (%s)", exc)
 
 
 def _close_reader(reader: TimeRotatingLog | StreamReader) -> None:

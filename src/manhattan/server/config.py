@@ -4,9 +4,11 @@
 flag names with ``_`` for ``-`` (``path``, ``url``, ``complex``, ``bind``,
 ``log``, ``verbose``, ``once``, ``timezone``, ``week_start``,
 ``flush_every``, ``flush_seconds``, ``capacity``, ``redis``, ``stream``,
-``partitions``, ``partition`` (a list), ``keep_stream``), plus what only a config
-can say: ``rollups`` (a list of built-in names and ``{name: dotted path}``)
-and ``networks`` (``{name: CIDR or [CIDRs]}`` for the network rollup).
+``partitions``, ``partition`` (a list), ``keep_stream``,
+``lease_seconds``, ``curve_secret_key``, ``curve_clients``), plus what
+only a config can say: ``rollups`` (a list of built-in names and ``{name:
+dotted path}``) and ``networks`` (``{name: CIDR or [CIDRs]}`` for the
+network rollup).
 Flags given on the command line win over the config.
 """
 
@@ -38,6 +40,8 @@ class Settings:
     url: str = "sqlite:///manhattan.db"
     complex: list[str] = field(default_factory=list)
     bind: str = "tcp://127.0.0.1:5555"
+    curve_secret_key: str | None = None
+    curve_clients: str | None = None
     log: str | None = None
     verbose: bool = False
     once: bool = False
@@ -46,6 +50,7 @@ class Settings:
     flush_every: int = 20_000
     flush_seconds: float = 1.0
     capacity: int = 50_000
+    lease_seconds: float = 30.0
     query_only: bool = False
     rollups: list[Any] | None = None
     networks: dict[str, Any] = field(default_factory=dict)
@@ -65,6 +70,11 @@ class Settings:
         if self.path and self.redis:
             raise ConfigError("--path and --redis cannot be used together: read one log")
         self._check_partitions()
+        for name in ("curve_secret_key", "curve_clients"):
+            if not isinstance(getattr(self, name), str | None):
+                raise ConfigError(f"{name} must be a file path, not {getattr(self, name)!r}")
+        if self.curve_clients and not self.curve_secret_key:
+            raise ConfigError("--curve-clients needs --curve-secret-key: the server's own key")
         if not isinstance(self.keep_stream, bool):
             raise ConfigError(f"keep_stream must be True or False, not {self.keep_stream!r}")
         if self.week_start not in WEEK_STARTS:
@@ -79,6 +89,10 @@ class Settings:
             raise ConfigError(f"flush_seconds must be a number, not {self.flush_seconds!r}")
         if not math.isfinite(self.flush_seconds) or self.flush_seconds <= 0:
             raise ConfigError(f"flush_seconds must be positive, not {self.flush_seconds}")
+        if isinstance(self.lease_seconds, bool) or not isinstance(self.lease_seconds, int | float):
+            raise ConfigError(f"lease_seconds must be a number, not {self.lease_seconds!r}")
+        if not math.isfinite(self.lease_seconds) or self.lease_seconds <= 0:
+            raise ConfigError(f"lease_seconds must be positive, not {self.lease_seconds}")
         if isinstance(self.capacity, bool) or not isinstance(self.capacity, int):
             raise ConfigError(f"capacity must be an integer, not {self.capacity!r}")
         if self.capacity < 1:
