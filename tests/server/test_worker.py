@@ -755,7 +755,7 @@ def test_skipped_records_are_logged_at_most_every_ten_seconds(
         assert store.filtered()["uncountable record"] == 4
     messages = [record.getMessage() for record in caplog.records]
     assert messages == [
-        "skipped uncountable record in the log between None and 3: ValueError: the "
+        "skipped uncountable record in the log between its start and 3: ValueError: the "
         "rollup's own bug (record 'page 1764000000.0000 " + "0" * 40 + "'); "
         "1 skipped in all since the last such message",
         "skipped uncountable record in the log between 9 and 12: ValueError: the "

@@ -200,7 +200,8 @@ class Worker:
             add(record)
         uncountable, problem = aggregator.take_problems()
         if uncountable:
-            where = f"in the log between {self.progress.pointer} and {pointer}"
+            start = self.progress.pointer or "its start"
+            where = f"in the log between {start} and {pointer}"
             self._report(uncountable, f"uncountable record {where}: {problem}")
         self.progress.pointer = pointer
         self.progress.events += len(records)
