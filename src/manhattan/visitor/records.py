@@ -202,6 +202,8 @@ def check_choice(code: object, names: Mapping[str, str], argument: str) -> str:
 def check_site_id(site_id: object) -> str:
     """A site id as its record field: ``''``/``None`` is ``"0"``, else a
     decimal from 0 to :data:`MAX_SITE_ID`."""
+    if site_id == "0":
+        return "0"  # every request of a site without a host map
     if (
         type(site_id) is str
         and site_id.isdigit()
