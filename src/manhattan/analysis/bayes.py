@@ -38,6 +38,14 @@ import operator
 from collections.abc import Sequence
 from typing import SupportsFloat, SupportsIndex
 
+from manhattan.analysis._numeric import (
+    LN_SQRT_2PI,
+    STIRLING_MIN,
+    normal_cdf,
+    normal_pdf,
+    stirlerr,
+)
+
 EXACT_LIMIT = 300
 """The largest smallest Beta shape for which the exact sum is used."""
 
@@ -49,10 +57,6 @@ NormalArm = tuple[float, float]
 
 _RESCALE = 1e50  # terms grow by at most ~1e8 a step: far from overflow
 _LOG_RESCALE = math.log(_RESCALE)
-_SQRT2 = math.sqrt(2.0)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
-_STIRLING_MIN = 15.0
 
 # Bernoulli numbers B2..B12, for the asymptotic series of digamma and
 # polygamma: psi(x) - ln x = -1/(2x) - sum B2k / (2k x^2k), and
@@ -132,25 +136,6 @@ def _normal_arm(arm: object, name: str) -> tuple[float, float]:
 # --- special functions ----------------------------------------------------------
 
 
-def _phi(z: float) -> float:
-    """The standard normal density."""
-    return _INV_SQRT_2PI * math.exp(-0.5 * z * z)
-
-
-def _cdf(z: float) -> float:
-    """The standard normal CDF (erfc keeps the lower tail's relative precision)."""
-    return 0.5 * math.erfc(-z / _SQRT2)
-
-
-def _stirling_tail(x: float) -> float:
-    """lgamma(x) minus (x - 1/2) ln x - x + ln(2 pi)/2, for x >= 15 (error < 1e-15)."""
-    inverse = 1.0 / x
-    square = inverse * inverse
-    return inverse * (
-        1 / 12 - square * (1 / 360 - square * (1 / 1260 - square * (1 / 1680 - square / 1188)))
-    )
-
-
 def _lbeta(a: float, b: float) -> float:
     """ln B(a, b) for a, b > 0, with an absolute error of a few ulps of
     min(a, b) ln(max(a, b)) however large the other shape is.
@@ -159,27 +144,27 @@ def _lbeta(a: float, b: float) -> float:
     the Stirling forms below only take logs of ratios.
     """
     small, large = (a, b) if a <= b else (b, a)
-    if large < _STIRLING_MIN:
+    if large < STIRLING_MIN:
         return math.lgamma(small) + math.lgamma(large) - math.lgamma(small + large)
     total = small + large
-    if small < _STIRLING_MIN:
+    if small < STIRLING_MIN:
         # lgamma(total) - lgamma(large), both by Stirling, in log1p form.
         rising = (
             (large - 0.5) * math.log1p(small / large)
             + small * math.log(total)
             - small
-            + _stirling_tail(total)
-            - _stirling_tail(large)
+            + stirlerr(total)
+            - stirlerr(large)
         )
         return math.lgamma(small) - rising
     return (
-        _HALF_LOG_2PI
+        LN_SQRT_2PI
         - 0.5 * math.log(total)
         - (small - 0.5) * math.log1p(large / small)
         - (large - 0.5) * math.log1p(small / large)
-        + _stirling_tail(small)
-        + _stirling_tail(large)
-        - _stirling_tail(total)
+        + stirlerr(small)
+        + stirlerr(large)
+        - stirlerr(total)
     )
 
 
@@ -315,7 +300,7 @@ def _edgeworth_chance(control: tuple[int, int], variant: tuple[int, int]) -> flo
         )
     )
     # 1 - CDF, written without the cancellation of 1 - Phi(z).
-    return min(1.0, max(0.0, _cdf(-z) + _phi(z) * series))
+    return min(1.0, max(0.0, normal_cdf(-z) + normal_pdf(z) * series))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -340,13 +325,6 @@ def _chance(control: tuple[int, int], variant: tuple[int, int]) -> float:
     return _ordered_chance(control, variant)
 
 
-def _stirling_error(x: float) -> float:
-    """lgamma(x) - ((x - 1/2) ln x - x + ln(2 pi)/2), for x >= 1."""
-    if x >= _STIRLING_MIN:
-        return _stirling_tail(x)
-    return math.lgamma(x) - ((x - 0.5) * math.log(x) - x + _HALF_LOG_2PI)
-
-
 def _log_overlap(control: tuple[int, int], variant: tuple[int, int]) -> float:
     """ln K for K = B(a_c + a_v, b_c + b_v) / (B(a_c, b_c) B(a_v, b_v))
     = E[p_v^a_c (1 - p_v)^b_c] / B(a_c, b_c), from its nine lgamma terms.
@@ -369,17 +347,17 @@ def _log_overlap(control: tuple[int, int], variant: tuple[int, int]) -> float:
     )
     halves = math.log(a * b * n_c * n_v / (n * a_c * b_c * a_v * b_v))
     remainders = (
-        _stirling_error(a)
-        + _stirling_error(b)
-        - _stirling_error(n)
-        - _stirling_error(a_c)
-        - _stirling_error(b_c)
-        + _stirling_error(n_c)
-        - _stirling_error(a_v)
-        - _stirling_error(b_v)
-        + _stirling_error(n_v)
+        stirlerr(a)
+        + stirlerr(b)
+        - stirlerr(n)
+        - stirlerr(a_c)
+        - stirlerr(b_c)
+        + stirlerr(n_c)
+        - stirlerr(a_v)
+        - stirlerr(b_v)
+        + stirlerr(n_v)
     )
-    return -_HALF_LOG_2PI - divergence - 0.5 * halves + remainders
+    return -LN_SQRT_2PI - divergence - 0.5 * halves + remainders
 
 
 def _losses(control: tuple[int, int], variant: tuple[int, int]) -> tuple[float, float]:
@@ -453,7 +431,7 @@ def normal_chance_to_beat(control: NormalArm, variant: NormalArm) -> float:
     spread = var_c + var_v
     if spread == 0.0:
         return 1.0 if difference > 0 else 0.0 if difference < 0 else 0.5
-    return _cdf(difference / math.sqrt(spread))
+    return normal_cdf(difference / math.sqrt(spread))
 
 
 def _positive_part(mu: float, sd: float) -> float:
@@ -464,7 +442,7 @@ def _positive_part(mu: float, sd: float) -> float:
         return math.inf
     z = mu / sd
     # Far in the lower tail both terms are tiny and nearly cancel.
-    return max(0.0, mu * _cdf(z) + sd * _phi(z))
+    return max(0.0, mu * normal_cdf(z) + sd * normal_pdf(z))
 
 
 def normal_expected_loss(control: NormalArm, variant: NormalArm) -> tuple[float, float]:

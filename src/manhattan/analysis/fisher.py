@@ -2,7 +2,7 @@
 
 Probabilities of tables with the observed margins follow the
 hypergeometric law; they are computed in log space with Loader's binomial
-terms (see :mod:`manhattan.analysis.special`), so tables with counts around
+terms (see :mod:`manhattan.analysis._numeric`), so tables with counts around
 10**8 keep their digits.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import operator
 
-from manhattan.analysis.special import _LN_SQRT_2PI, _bd0, _stirlerr
+from manhattan.analysis._numeric import LN_SQRT_2PI, bd0, stirlerr
 
 __all__ = ["fisher_exact"]
 
@@ -53,13 +53,13 @@ class _Hypergeom:
         mean_q = n * (total - col1) / total
         diff = (k * total - n * col1) / total
         lc = (
-            _stirlerr(n)
-            - _stirlerr(k)
-            - _stirlerr(n - k)
-            - _bd0(k, mean_p, diff)
-            - _bd0(n - k, mean_q, -diff)
+            stirlerr(n)
+            - stirlerr(k)
+            - stirlerr(n - k)
+            - bd0(k, mean_p, diff)
+            - bd0(n - k, mean_q, -diff)
         )
-        return lc - 0.5 * (2.0 * _LN_SQRT_2PI + math.log(k) + math.log1p(-k / n))
+        return lc - 0.5 * (2.0 * LN_SQRT_2PI + math.log(k) + math.log1p(-k / n))
 
     def logpmf(self, x: int) -> float:
         """log P(X = x), for lo <= x <= hi."""

@@ -4,20 +4,28 @@ Normal, Student t and chi-square distribution functions and the regularized
 incomplete beta function (Fisher's exact test is in
 :mod:`manhattan.analysis.fisher`), each accurate to about
 1e-12 relative (checked against SciPy to 1e-9), also far into the tails and
-for counts around 10**8.
-
-Large arguments are where the textbook formulas fail: ``lgamma(1e8)`` is
-about 1.7e9, so a difference of such log-gammas keeps only seven digits.
-Every density-like prefactor here is therefore written the way Loader
-("Fast and accurate computation of binomial probabilities", 2000) writes the
-binomial density: a Stirling remainder, which is small, plus a deviance
-term ``_bd0``, which is computed without cancellation.
+for counts around 10**8. Their density-like prefactors use the Stirling
+remainder and deviance of :mod:`manhattan.analysis._numeric`, which keep
+their digits where differences of log-gammas would not.
 """
 
 from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Iterator
+
+from manhattan.analysis._numeric import (
+    LN_SQRT_2PI,
+    SQRT1_2,
+    SQRT_2PI,
+    TINY,
+    bd0,
+    lentz,
+    normal_cdf,
+    normal_pdf,
+    stirlerr,
+)
 
 __all__ = [
     "betainc",
@@ -30,16 +38,7 @@ __all__ = [
     "t_two_sided",
 ]
 
-_LN_SQRT_2PI = 0.91893853320467274178  # log(sqrt(2 pi))
-_SQRT_2PI = 2.50662827463100050242
-_SQRT1_2 = 0.70710678118654752440  # 1/sqrt(2)
 _EPS = sys.float_info.epsilon
-_TINY = sys.float_info.min  # smallest normal float
-# A continued fraction's terms reach 1 within a few ulps; asking for exactly 1
-# could loop forever on rounding, asking for 1e-15 costs nothing in accuracy.
-_CF_TOL = 1e-15
-# Lentz's algorithm replaces a zero denominator by this.
-_FPMIN = 1e-300
 # Series and fractions need at most a few thousand terms for parameters up
 # to 1e8 (they grow like the square root of the parameters near the mean):
 # a million means ~2 s and parameters near 1e16.
@@ -69,70 +68,22 @@ def _positive(name: str, value: float) -> float:
     return result
 
 
-# -- Stirling remainder and deviance ----------------------------------------
-
-
-def _stirlerr(z: float) -> float:
-    """``lgamma(z) - ((z - 1/2) log z - z + log sqrt(2 pi))``, for z > 0.
-
-    Small for large z, so adding and subtracting it loses nothing, unlike
-    adding and subtracting ``lgamma`` of large arguments.
-    """
-    if z >= 15.0:
-        # Stirling's series; at z = 15 the next term is below 3e-16.
-        zz = z * z
-        return (1 / 12 - (1 / 360 - (1 / 1260 - (1 / 1680 - 1 / (1188 * zz)) / zz) / zz) / zz) / z
-    # All terms are below ~40 here, so the absolute error stays ~1e-14.
-    return math.lgamma(z) - (z - 0.5) * math.log(z) + z - _LN_SQRT_2PI
-
-
-def _bd0(x: float, m: float, diff: float) -> float:
-    """The deviance ``x log(x / m) + m - x`` for x > 0, m > 0, without cancellation.
-
-    ``diff`` is ``x - m``, which the caller often knows more precisely than
-    the rounded ``m`` tells (when x and m are large and close).
-    """
-    if abs(diff) < 0.1 * (x + m):
-        # Series in v = (x - m) / (x + m); it converges like v**2 < 0.01.
-        v = diff / (x + m)
-        s = diff * v
-        ej = 2.0 * x * v
-        v *= v
-        j = 3
-        while True:
-            ej *= v
-            s1 = s + ej / j
-            if s1 == s:
-                return s
-            s = s1
-            j += 2
-    ratio = x / m
-    if _TINY < ratio < math.inf:
-        return x * math.log(ratio) - diff
-    # The ratio over- or underflows: far in a tail, where logs of the parts are
-    # precise enough because the deviance is huge compared to their error.
-    return x * (math.log(x) - math.log(m)) - diff
-
-
 # -- Normal distribution -----------------------------------------------------
 
 
 def norm_pdf(x: float) -> float:
     """The standard normal density at ``x``."""
-    x = _real("x", x)
-    return math.exp(-0.5 * x * x) / _SQRT_2PI
+    return normal_pdf(_real("x", x))
 
 
 def norm_cdf(x: float) -> float:
     """P(Z <= x) for a standard normal Z, accurate in relative terms in the lower tail."""
-    x = _real("x", x)
-    return 0.5 * math.erfc(-x * _SQRT1_2)
+    return normal_cdf(_real("x", x))
 
 
 def norm_sf(x: float) -> float:
     """P(Z > x) for a standard normal Z; uses erfc so that far upper tails keep their digits."""
-    x = _real("x", x)
-    return 0.5 * math.erfc(x * _SQRT1_2)
+    return normal_cdf(-_real("x", x))
 
 
 # Acklam's rational approximations to the normal quantile (relative error
@@ -182,7 +133,7 @@ def _log_norm_cdf_far(x: float) -> float:
     for k in range(1, 9):
         term *= -(2 * k - 1) * inv
         series += term
-    return -0.5 * x * x - _LN_SQRT_2PI - math.log(-x) + math.log(series)
+    return -0.5 * x * x - LN_SQRT_2PI - math.log(-x) + math.log(series)
 
 
 def _norm_ppf_lower(p: float) -> float:
@@ -207,16 +158,13 @@ def _norm_ppf_lower(p: float) -> float:
         for _ in range(3):  # Newton converges quadratically from 1e-9
             log_cdf = _log_norm_cdf_far(x)
             # d/dx log Phi(x) = pdf / cdf
-            slope = math.exp(-0.5 * x * x - _LN_SQRT_2PI - log_cdf)
+            slope = math.exp(-0.5 * x * x - LN_SQRT_2PI - log_cdf)
             x -= (log_cdf - log_p) / slope
         return x
-    if p >= 0.25:
-        # Near the median, p - 0.5 is exact and erf keeps the relative
-        # precision of a small x.
-        err = 0.5 * math.erf(x * _SQRT1_2) - (p - 0.5)
-    else:
-        err = 0.5 * math.erfc(-x * _SQRT1_2) - p
-    u = err * _SQRT_2PI * math.exp(0.5 * x * x)
+    # Near the median, p - 0.5 is exact and erf keeps the relative precision
+    # of a small x.
+    err = 0.5 * math.erf(x * SQRT1_2) - (p - 0.5) if p >= 0.25 else normal_cdf(x) - p
+    u = err * SQRT_2PI * math.exp(0.5 * x * x)
     return x - u / (1.0 + 0.5 * x * u)
 
 
@@ -236,11 +184,11 @@ def norm_ppf(p: float) -> float:
 
 
 def _bd0_scaled(k: float, s: float, x: float, diff: float) -> float:
-    """``_bd0(k, s * x, diff)``, also when the product ``s * x`` underflows."""
+    """``bd0(k, s * x, diff)``, also when the product ``s * x`` underflows."""
     m = s * x
-    if m < _TINY:
+    if m < TINY:
         return k * (math.log(k) - math.log(s) - math.log(x)) - diff
-    return _bd0(k, m, diff)
+    return bd0(k, m, diff)
 
 
 def _beta_front(a: float, b: float, x: float, y: float, lam: float) -> float:
@@ -252,9 +200,9 @@ def _beta_front(a: float, b: float, x: float, y: float, lam: float) -> float:
     """
     s = a + b
     log_front = (
-        _stirlerr(s)
-        - _stirlerr(a)
-        - _stirlerr(b)
+        stirlerr(s)
+        - stirlerr(a)
+        - stirlerr(b)
         - _bd0_scaled(a, s, x, lam)
         - _bd0_scaled(b, s, y, -lam)
     )
@@ -265,27 +213,26 @@ def _beta_fraction(a: float, b: float, x: float, y: float, lam: float) -> float:
     """The continued fraction ``b0 + a1 / (b1 + a2 / (b2 + ...))`` with I_x(a, b) = front / it.
 
     DiDonato and Morris's BFRAC (ACM TOMS 708), in the form Boost writes it,
-    for lam = a - (a + b) x >= 0 (x at most the mean), evaluated by the
-    modified Lentz method. Unlike the textbook fraction it has no term like
-    ``1 - (a + b) x / (a + 1)`` that loses digits when a + b is large.
+    for lam = a - (a + b) x >= 0 (x at most the mean). Unlike the textbook
+    fraction it has no term like ``1 - (a + b) x / (a + 1)`` that loses
+    digits when a + b is large.
     """
-    f = a * (lam + 1.0) / (a + 1.0)
-    c = f
-    d = 0.0
+    fraction = lentz(a * (lam + 1.0) / (a + 1.0), _beta_terms(a, b, x, y, lam))
+    if fraction is None:
+        raise _no_convergence("betainc", a, b, x)
+    return fraction
+
+
+def _beta_terms(
+    a: float, b: float, x: float, y: float, lam: float
+) -> Iterator[tuple[float, float]]:
+    """The terms ``(a_m, b_m)`` of :func:`_beta_fraction`, at most ``_MAX_TERMS``."""
     for m in range(1, _MAX_TERMS):
         k = a + 2 * m - 1
         # Divided early so that parameters up to ~1e150 do not overflow.
         an = (a + m - 1) / k * ((a + b + m - 1) / k) * m * (b - m) * x * x
         bn = m + m * (b - m) * x / k + (a + m) / (k + 2) * (lam + 1.0 + m * (1.0 + y))
-        d = bn + an * d
-        d = 1.0 / (d if d != 0.0 else _FPMIN)
-        c = bn + an / c
-        c = c if c != 0.0 else _FPMIN
-        delta = c * d
-        f *= delta
-        if abs(delta - 1.0) <= _CF_TOL:
-            return f
-    raise _no_convergence("betainc", a, b, x)
+        yield an, bn
 
 
 def _beta_series(a: float, b: float, x: float, y: float, lam: float) -> float:
@@ -415,7 +362,7 @@ def _gammaincc(a: float, x: float) -> float:
     if x == math.inf:
         return 0.0
     # x**a e**-x / Gamma(a), in Loader's form so large a and x keep their digits.
-    front = math.sqrt(a / (2.0 * math.pi)) * math.exp(-_bd0(a, x, a - x) - _stirlerr(a))
+    front = math.sqrt(a / (2.0 * math.pi)) * math.exp(-bd0(a, x, a - x) - stirlerr(a))
     if x < a + 1.0:
         # P(a, x) by its series; then Q = 1 - P is not small (Q > 0.08).
         term = 1.0 / a
@@ -426,24 +373,14 @@ def _gammaincc(a: float, x: float) -> float:
             if term <= total * _EPS:
                 return 1.0 - front * total
         raise _no_convergence("chi2_sf", a, x)
-    # Q(a, x) by its continued fraction (modified Lentz), which converges fast
-    # for x >= a + 1.
-    bn = x + 1.0 - a
-    c = 1.0 / _FPMIN
-    d = 1.0 / bn
-    h = d
-    for i in range(1, _MAX_TERMS):
-        an = -i * (i - a)
-        bn += 2.0
-        d = an * d + bn
-        d = 1.0 / (d if d != 0.0 else _FPMIN)
-        c = bn + an / c
-        c = c if c != 0.0 else _FPMIN
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) <= _CF_TOL:
-            return front * h
-    raise _no_convergence("chi2_sf", a, x)
+    # Q(a, x) = front / (b0 - 1 (1 - a) / (b0 + 2 - 2 (2 - a) / (b0 + 4 - ...)))
+    # with b0 = x + 1 - a, which converges fast for x >= a + 1.
+    b0 = x + 1.0 - a
+    terms = ((-i * (i - a), b0 + 2.0 * i) for i in range(1, _MAX_TERMS))
+    fraction = lentz(b0, terms)
+    if fraction is None:
+        raise _no_convergence("chi2_sf", a, x)
+    return front / fraction
 
 
 def chi2_sf(x: float, k: float) -> float:
