@@ -20,7 +20,6 @@ from manhattan.backend.model import (
     ALL_SITES,
     Batch,
     CounterKey,
-    Delta,
     GoalInfo,
     Queries,
     QueryError,
@@ -131,7 +130,7 @@ def test_counts_add_up_over_batches(store, url):
     store.commit(
         Batch(
             counts={
-                key("buy"): Delta(1, 5.5, 30.25),
+                key("buy"): [1, 5.5, 30.25],
                 key("buy", site=2): [1, 5.5, 30.25],
             }
         )

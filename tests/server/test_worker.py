@@ -21,7 +21,7 @@ from manhattan.backend.persistence.engine import CommitRefusedError, TransientSt
 from manhattan.backend.rollups import build_rollups, is_crawler
 from manhattan.log.memory import MemoryLog
 from manhattan.log.timerotating import TimeRotatingLog
-from manhattan.server.worker import MALFORMED_LINE, Progress, Worker
+from manhattan.server.worker import MALFORMED_LINE, Worker
 from manhattan.visitor.records import goal_record, page_record, pixel_record, split_record
 
 # 2025-11-24 16:00:00 UTC, the start of an hour (490_000 * 3600).
@@ -634,31 +634,6 @@ def test_bad_flush_settings_are_refused(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         make_worker(TimeRotatingLog(tmp_path / "events"), None, **options)
-
-
-@pytest.mark.parametrize(
-    ("events", "started", "now", "rate"),
-    [
-        pytest.param(100, 10.0, 20.0, 10.0, id="ten-per-second"),
-        pytest.param(3, 5.0, 5.5, 6.0, id="half-a-second"),
-        pytest.param(100, 10.0, 10.0, 0.0, id="no-time-yet"),
-        pytest.param(100, 10.0, 9.0, 0.0, id="clock-before-start"),
-        pytest.param(0, 10.0, 20.0, 0.0, id="no-events"),
-    ],
-)
-def test_progress_rate(events: int, started: float, now: float, rate: float) -> None:
-    assert Progress(events=events, started=started).rate(now) == rate
-
-
-def test_progress_rate_by_default_is_since_the_start_until_now() -> None:
-    before = time.monotonic()
-    progress = Progress(events=50)
-    assert progress.started >= before
-    elapsed = time.monotonic() - progress.started
-    rate = progress.rate()
-    # The rate is taken after `elapsed` was: at most 50 / elapsed.
-    assert 0 < rate <= 50 / elapsed
-    assert Progress(events=0).rate() == 0.0
 
 
 class RefusingStore(FlakyStore):

@@ -3,8 +3,7 @@
 Pure logic over plain values: the only way out is :meth:`Aggregator.drain`,
 which hands over a :class:`~manhattan.backend.model.Batch` for a store to
 commit, and the only way in for stored state is the ``loader`` callback.
-What is counted is laid down in ``compat-0.3.md`` ("What the backend
-counts") and issue 3:
+What is counted follows Manhattan 0.3's backend:
 
 - Bot filtering: a visitor's events are held until their browser loads the
   pixel, then counted once; known crawlers never count.
@@ -19,6 +18,7 @@ counts") and issue 3:
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 
@@ -91,6 +91,23 @@ def _no_stored_state(visitor_ids: Sequence[str]) -> dict[str, str]:
     return {}
 
 
+SitePlan = tuple[tuple[int, tuple[int, ...]], ...]
+"""(mark site, the sites whose counters it feeds) for each mark an event updates."""
+
+
+# Cached so that the hot path builds no tuples; bounded because site ids are many.
+@functools.lru_cache(maxsize=1024)
+def _one_site(site: int) -> SitePlan:
+    """The plan of a visitor seen on ``site`` only: the all-sites marks stand for both."""
+    return ((ALL_SITES, (site, ALL_SITES)),)
+
+
+@functools.lru_cache(maxsize=1024)
+def _many_sites(site: int) -> SitePlan:
+    """The plan of a visitor seen on several sites: separate marks."""
+    return ((site, (site,)), (ALL_SITES, (ALL_SITES,)))
+
+
 def is_no_crawler(user_agent: str) -> bool:
     """A crawler test that knows no crawlers."""
     return False
@@ -145,8 +162,6 @@ class Aggregator:
         self.problems = 0
         self.problem: str | None = None
         self._site_ids: dict[str, int] = {}
-        self._one_site: dict[int, tuple[tuple[int, tuple[int, ...]], ...]] = {}
-        self._many_sites: dict[int, tuple[tuple[int, tuple[int, ...]], ...]] = {}
 
     # Visitor states
 
@@ -296,8 +311,9 @@ class Aggregator:
         if visit is None:
             visit = new_visit = visit_of(record) if kind == "page" else None
         timed = self._timed_buckets(timestamp, visit or NO_VISIT)
+        memo = state.memo
         const = None
-        if new_visit is not None or state.const is None:
+        if new_visit is not None or memo.const is None:
             const = [
                 rollup.bucket(timestamp, visit or NO_VISIT) if rollup.per_visitor else None
                 for rollup in self.rollups
@@ -308,9 +324,9 @@ class Aggregator:
         # ...then the changes, none of which raises.
         if new_visit is not None:
             state.visit = new_visit
-            state.timed = state.counted = None
+            memo.visit_changed()
         if const is not None:
-            state.const = const
+            memo.const = const
         if kind == "page":
             self._convert(state, VIEWED_PAGE, None, timestamp, site, timed)
         elif kind == "goal":
@@ -353,7 +369,7 @@ class Aggregator:
         known = state.tests.get(test)
         if known is None:
             state.tests[test] = population
-            state.variants = state.counted = None
+            state.memo.tests_changed()
         elif known != population:
             # Only through a lost cookie or a changed population list: the
             # visitor stays in their first population, and is reported once.
@@ -369,7 +385,7 @@ class Aggregator:
 
     # Counting
 
-    def _sites(self, state: VisitorState, site: int) -> tuple[tuple[int, tuple[int, ...]], ...]:
+    def _sites(self, state: VisitorState, site: int) -> SitePlan:
         """Which marks an event updates, and which sites' counters each feeds.
 
         Most visitors only ever see one site: then their all-sites marks
@@ -378,7 +394,7 @@ class Aggregator:
         """
         first = state.site
         if first == site:
-            return self._one_site.setdefault(site, ((ALL_SITES, (site, ALL_SITES)),))
+            return _one_site(site)
         if first is None:
             state.site = site
             return self._sites(state, site)
@@ -389,21 +405,23 @@ class Aggregator:
             for (goal, test, _), totals in list(state.totals.items()):
                 state.totals[(goal, test, first)] = totals.copy()
             state.site = MULTIPLE_SITES
-        return self._many_sites.setdefault(site, ((site, (site,)), (ALL_SITES, (ALL_SITES,))))
+        return _many_sites(site)
 
     def _buckets(self, state: VisitorState, timestamp: float, timed: tuple[str, ...]) -> Buckets:
         """Every rollup's bucket for an event whose timed buckets are ``timed``."""
-        if timed is state.timed and state.last is not None:
-            return state.last  # nothing changed since this visitor's last event
-        const = state.const
+        memo = state.memo
+        last = memo.last
+        if timed is memo.timed and last is not None:
+            return last  # nothing changed since this visitor's last event
+        const = memo.const
         assert const is not None  # set from the plan before anything counts
         for i, bucket in zip(self._timed, timed, strict=True):
             const[i] = bucket
         buckets: Buckets = tuple(const)  # type: ignore[arg-type]
-        state.timed = timed
-        if buckets == state.last:
-            return state.last  # the same tuple object: marks share it
-        state.last = buckets
+        memo.timed = timed
+        if buckets == last:
+            return last  # the same tuple object: marks share it
+        memo.last = buckets
         return buckets
 
     def _convert(
@@ -415,7 +433,8 @@ class Aggregator:
         site: int,
         timed: tuple[str, ...],
     ) -> None:
-        counted = state.counted
+        memo = state.memo
+        counted = memo.counted
         if (
             value is None
             and counted is not None
@@ -426,9 +445,9 @@ class Aggregator:
         buckets = self._buckets(state, timestamp, timed)
         marks = state.marks
         mark = self._mark
-        variants = state.variants
+        variants = memo.variants
         if variants is None:
-            variants = state.variants = ((NO_TEST, NO_TEST), *state.tests.items())
+            variants = memo.variants = ((NO_TEST, NO_TEST), *state.tests.items())
         for mark_site, counter_sites in self._sites(state, site):
             for test, population in variants:
                 if value is None:
@@ -437,10 +456,10 @@ class Aggregator:
                     if last is buckets or last == buckets:
                         continue
                 mark(state, goal, test, population, mark_site, counter_sites, buckets, value)
-        if state.site == site and state.timed is not None:
+        if state.site == site and memo.timed is not None:
             if counted is None:
-                counted = state.counted = {}
-            counted[goal] = state.timed
+                counted = memo.counted = {}
+            counted[goal] = memo.timed
         complex_goals = self._complex_index.get(goal)
         if complex_goals:
             for complex_goal in complex_goals:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from manhattan.backend.complexgoals import ComplexGoal
 from manhattan.backend.model import ALL_SITES, NO_TEST
-from manhattan.backend.state import Buckets, ComplexMark, VisitorState
+from manhattan.backend.state import Buckets, ComplexMark, Stage, VisitorState
 
 Counts = dict[tuple[str, str, int, str, str, str], list[float]]
 """The aggregator's counter deltas by (rollup, bucket, site, goal, test, population)."""
@@ -29,18 +29,18 @@ def step(
     mark = state.complex.get(complex_goal.name)
     if mark is None:
         mark = state.complex[complex_goal.name] = ComplexMark()
-    if mark.flag == "x":
+    if mark.flag is Stage.EXCLUDED:
         return False
     if goal in complex_goal.exclude:
-        if mark.flag == "c":
+        if mark.flag is Stage.COUNTED:
             _count(complex_goal.name, mark, -1, counts, rollups)
-        mark.flag, mark.reached = "x", []
+        mark.flag, mark.reached = Stage.EXCLUDED, []
         mark.buckets, mark.sites, mark.variants = [], [], []
         return False
-    if mark.flag == "p" and goal not in mark.reached:
+    if mark.flag is Stage.PENDING and goal not in mark.reached:
         mark.reached.append(goal)
         if len(mark.reached) == len(complex_goal.include):
-            mark.flag, mark.reached = "c", []
+            mark.flag, mark.reached = Stage.COUNTED, []
             mark.buckets = list(buckets)
             mark.sites = [site, ALL_SITES]
             mark.variants = [[NO_TEST, NO_TEST], *map(list, state.tests.items())]

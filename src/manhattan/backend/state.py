@@ -7,6 +7,7 @@ runs code). Field names are one letter to keep millions of rows small.
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from typing import Any
 
 from manhattan.backend.model import Visit
@@ -21,49 +22,90 @@ BOT = 2
 MULTIPLE_SITES = -2
 """``VisitorState.site`` of a visitor seen on more than one site."""
 
-Record = list[str]
 Buckets = tuple[str, ...]
 """An event's bucket in each rollup, in the configured rollup order."""
 MarkKey = tuple[str, str, int]
 """(goal, test, site) of a visitor's conversion (test "" outside tests)."""
 
 
-class ComplexMark:
-    """A visitor's progress on one complex goal.
+class Stage(StrEnum):
+    """Where a visitor stands on one complex goal; the values are what the
+    stored JSON holds."""
 
-    ``flag`` is ``"p"`` (pending: ``reached`` holds the include goals
-    reached), ``"c"`` (counted: ``buckets``, ``sites`` and ``variants``
-    say where, so an exclude goal can take it back) or ``"x"`` (excluded
-    for good).
-    """
+    PENDING = "p"
+    """Not all include goals reached yet: ``reached`` lists those that are."""
+    COUNTED = "c"
+    """Counted: ``buckets``, ``sites`` and ``variants`` say where, so an
+    exclude goal can take it back."""
+    EXCLUDED = "x"
+    """Reached an exclude goal: never counts again."""
+
+
+class ComplexMark:
+    """A visitor's progress on one complex goal (see :class:`Stage`)."""
 
     __slots__ = ("buckets", "flag", "reached", "sites", "variants")
 
     def __init__(self) -> None:
-        self.flag = "p"
+        self.flag = Stage.PENDING
         self.reached: list[str] = []
         self.buckets: list[str] = []
         self.sites: list[int] = []
         self.variants: list[list[str]] = []
 
 
+class Memo:
+    """What the aggregator derives from a visitor's state to skip work.
+
+    Invariant: each field is ``None`` or what it would be recomputed as
+    from the state's stored fields and the tuples the aggregator's
+    :class:`~manhattan.backend.timedbuckets.TimedBuckets` hands out, so a
+    fresh memo (a state just loaded or created) is always right, only
+    slower. Tuples are compared by identity to skip work, which is why
+    the very tuples are kept. Whoever changes the state's ``visit`` calls
+    :meth:`visit_changed`, whoever changes its ``tests``
+    :meth:`tests_changed`. Never stored.
+    """
+
+    __slots__ = ("const", "counted", "last", "timed", "variants")
+
+    def __init__(self) -> None:
+        # Every rollup's bucket for this visitor: the per-visitor ones fixed
+        # by the visit, the timed ones those of the last event (scratch).
+        self.const: list[str | None] | None = None
+        # The timed buckets ``last`` was made from, and the last event's buckets
+        # (reused while equal, so that marks share the tuple).
+        self.timed: tuple[str, ...] | None = None
+        self.last: Buckets | None = None
+        # Goals known counted, for every variant and the visitor's one site,
+        # in the timed buckets given: a repeat needs no further look.
+        self.counted: dict[str, tuple[str, ...]] | None = None
+        # ((NO_TEST, NO_TEST), *tests.items()): what a conversion is credited to.
+        self.variants: tuple[tuple[str, str], ...] | None = None
+
+    def visit_changed(self) -> None:
+        """Forget what depends on the visit (the caller sets ``const`` anew)."""
+        self.timed = self.counted = None
+
+    def tests_changed(self) -> None:
+        """Forget what depends on the visitor's split tests."""
+        self.variants = self.counted = None
+
+
 class VisitorState:
-    """One visitor as the aggregation core sees them."""
+    """One visitor as the aggregation core sees them: what is stored, and a
+    :class:`Memo` of what is derived from it."""
 
     __slots__ = (
         "complex",
-        "const",
-        "counted",
         "crossed",
         "held",
-        "last",
         "marks",
+        "memo",
         "site",
         "status",
         "tests",
-        "timed",
         "totals",
-        "variants",
         "visit",
     )
 
@@ -84,17 +126,7 @@ class VisitorState:
         # The visitor's value total in each of those buckets, for goals with values.
         self.totals: dict[MarkKey, list[float]] = {}
         self.complex: dict[str, ComplexMark] = {}
-        # Derived, never stored: buckets of the per-visitor rollups, and the
-        # last event's buckets (reused while equal, to share the tuple).
-        self.const: list[str | None] | None = None
-        self.last: Buckets | None = None
-        self.timed: tuple[str, ...] | None = None
-        # Goals known counted, for every variant, in the timed buckets given
-        # (the very tuple the aggregator's clock handed out): a repeat needs
-        # no further look.
-        self.counted: dict[str, tuple[str, ...]] | None = None
-        # ((NO_TEST, NO_TEST), *tests.items()): what a conversion is credited to.
-        self.variants: tuple[tuple[str, str], ...] | None = None
+        self.memo = Memo()
 
     def to_json(self) -> str:
         """The compact JSON text of this state."""
@@ -150,7 +182,7 @@ class VisitorState:
                 state.totals[(str(goal), str(test), int(site))] = [float(t) for t in totals]
             for name, (flag, reached, buckets, sites, variants) in data.get("c", {}).items():
                 mark = ComplexMark()
-                mark.flag, mark.reached, mark.buckets = flag, reached, buckets
+                mark.flag, mark.reached, mark.buckets = Stage(flag), reached, buckets
                 mark.sites, mark.variants = sites, variants
                 state.complex[name] = mark
         except (ValueError, TypeError, KeyError, AttributeError) as exc:

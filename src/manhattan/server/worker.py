@@ -21,7 +21,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from manhattan.backend.aggregate import Aggregator
@@ -66,12 +66,6 @@ class Progress:
     events: int = 0
     commits: int = 0
     pointer: Pointer | None = None
-    started: float = field(default_factory=time.monotonic)
-
-    def rate(self, now: float | None = None) -> float:
-        """Events per second since the start."""
-        elapsed = (time.monotonic() if now is None else now) - self.started
-        return self.events / elapsed if elapsed > 0 else 0.0
 
 
 class Worker:
@@ -118,7 +112,7 @@ class Worker:
         self.max_retry = max_retry
         self.retry_on = retry_on
         self.clock = clock
-        self.progress = Progress(started=clock())
+        self.progress = Progress()
         self._pending = 0  # events counted since the last commit
         self._malformed = 0  # skipped lines behind the pointer, not committed yet
         self._last_flush = clock()
