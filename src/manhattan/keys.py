@@ -23,12 +23,10 @@ from pathlib import Path
 import zmq.auth
 import zmq.utils.z85
 
+from manhattan.exceptions import KeyFileError as KeyFileError
+
 KEY_LENGTH = 40
 """Characters of a Z85-encoded Curve key."""
-
-
-class KeyFileError(ValueError):
-    """A key file that cannot be used; the message names the file."""
 
 
 def create_key_pair(directory: str | os.PathLike[str], name: str) -> tuple[Path, Path]:

@@ -11,7 +11,13 @@ import pytest
 import zmq
 
 from manhattan.backend.model import Queries, QueryError
-from manhattan.client import Client, ServerError
+from manhattan.client import Client, ServerError, ServerQueryError
+from manhattan.exceptions import (
+    CommitRefusedError,
+    ManhattanError,
+    StoreError,
+    TransientStoreError,
+)
 from manhattan.server.service import QueryService
 from tests.test_keys import make_keys
 
@@ -426,3 +432,43 @@ def test_defaults_and_repr():
     assert (client.connect, client.wait) == ("tcp://127.0.0.1:5555", 3000)
     assert repr(client) == "Client(connect='tcp://127.0.0.1:5555', wait=3000)"
     client.close()
+
+
+@pytest.mark.parametrize(
+    ("error_type", "declared", "builtin"),
+    [
+        pytest.param("QueryError", QueryError, ValueError, id="query"),
+        pytest.param("StoreError", StoreError, RuntimeError, id="store"),
+        pytest.param("TransientStoreError", TransientStoreError, RuntimeError, id="transient"),
+        pytest.param("CommitRefusedError", CommitRefusedError, RuntimeError, id="refused"),
+    ],
+)
+def test_error_reply_of_a_declared_type_raises_that_class_and_server_error(
+    error_type, declared, builtin
+):
+    reply = json.dumps({"error": {"type": error_type, "message": "no goal named 'x'"}})
+    with client_of(replying(reply.encode())) as client, pytest.raises(declared) as raised:
+        client.count("x")
+
+    assert isinstance(raised.value, ServerError)
+    assert isinstance(raised.value, ManhattanError)
+    assert isinstance(raised.value, builtin)
+    assert (raised.value.type, raised.value.message) == (error_type, "no goal named 'x'")
+    assert str(raised.value) == f"{error_type}: no goal named 'x'"
+
+
+def test_query_error_of_a_real_server_is_caught_as_query_error(client):
+    with pytest.raises(QueryError, match="unknown rollup 'bogus'") as raised:
+        client.count(rollup_key="bogus")
+
+    assert isinstance(raised.value, ServerQueryError)
+    assert raised.value.type == "QueryError"
+
+
+def test_error_reply_of_another_type_is_only_a_server_error():
+    reply = b'{"error": {"type": "MethodNotAllowed", "message": "no"}}'
+    with client_of(replying(reply)) as client, pytest.raises(ServerError) as raised:
+        client.count()
+
+    assert type(raised.value) is ServerError
+    assert not isinstance(raised.value, QueryError)

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from manhattan.backend.model import Batch
+from manhattan.backend.model import QUERY_NAMES, Batch
 from manhattan.backend.persistence import SQLStore
 from manhattan.client import Client, ServerError
 from manhattan.client.options import BROKEN_PIPE_STATUS
@@ -46,6 +46,17 @@ def service():
 def run_shell(monkeypatch, argv, script):
     monkeypatch.setattr(sys, "stdin", io.StringIO(script))
     return main(argv)
+
+
+def test_banner_lists_every_query_with_its_parameters(monkeypatch, capsys, service):
+    run_shell(monkeypatch, ["--connect", service.address], "")
+
+    err = " ".join(capsys.readouterr().err.split())
+    for name in QUERY_NAMES:
+        assert f" {name}(" in err
+    assert "analyze(test_name, goals, control, site_id, rollup_key, bucket_id, weights)" in err
+    assert "breakdown(rollup_key, goals, test_name, site_id, limit, order)" in err
+    assert "ping()." in err
 
 
 def test_shell_runs_commands_with_client_connected(monkeypatch, capsys, service):

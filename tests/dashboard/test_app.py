@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -12,7 +13,7 @@ from webtest import TestApp
 
 from manhattan.backend.model import ALL_SITES, Batch, CounterKey, TestInfo
 from manhattan.backend.persistence import SQLStore, StoreError
-from manhattan.dashboard import make_app
+from manhattan.dashboard import make_app, views
 from manhattan.dashboard.verdict import verdict
 from manhattan.server.service import QueryService
 from tests.client.test_client import free_address
@@ -352,6 +353,40 @@ def test_backend_error_is_a_502_page(tmp_path: Any, path: str) -> None:
     ):
         page = TestApp(dashboard).get(path, status=502)
     assert "StoreError: query failed on sqlite:///m.db: disk &lt;gone&gt;" in page.text
+
+
+def broken_page(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """A view with a bug: a missing key, which a LookupError handler would take for a 404."""
+    return {}["analysis"]
+
+
+@pytest.mark.parametrize(
+    ("path", "view"),
+    [
+        pytest.param("/", "tests_page", id="tests"),
+        pytest.param(f"/test?name={BUTTON}", "test_page", id="test"),
+        pytest.param("/goals", "goals_page", id="goals"),
+    ],
+)
+def test_a_bug_in_a_view_is_a_logged_500_page(
+    app: TestApp,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    path: str,
+    view: str,
+) -> None:
+    monkeypatch.setattr(views, view, broken_page)
+
+    with caplog.at_level(logging.ERROR, logger="manhattan.dashboard"):
+        page = app.get(path, status=500)
+
+    assert "Dashboard error" in page.text
+    assert "Traceback" not in page.text
+    assert "Not found" not in page.text
+    (record,) = caplog.records
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], KeyError)
+    assert path.split("?")[0] in record.getMessage()
 
 
 def test_a_thread_per_request_reuses_idle_connections(backend: Backend) -> None:

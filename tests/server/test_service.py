@@ -9,7 +9,7 @@ import threading
 import pytest
 import zmq
 
-from manhattan.backend.model import QueryError
+from manhattan.backend.model import QUERY_NAMES, QueryError
 from manhattan.client import Client
 from manhattan.server.service import (
     MAX_REQUEST_BYTES,
@@ -196,6 +196,10 @@ def test_query_methods_are_exactly_the_read_only_queries():
         )
         == QUERY_METHODS
     )
+
+
+def test_query_methods_are_those_the_protocol_declares():
+    assert frozenset(QUERY_NAMES) == QUERY_METHODS
 
 
 def test_query_error_is_an_error_reply_with_its_message(service):

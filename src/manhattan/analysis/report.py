@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
 
 from manhattan.analysis import bayes
 from manhattan.analysis.frequentist import (
@@ -24,6 +23,12 @@ from manhattan.analysis.frequentist import (
     sample_ratio_mismatch,
     welch_t_test,
     wilson,
+)
+from manhattan.analysis.types import (
+    Analysis,
+    Lift,
+    PopulationResult,
+    ValueResult,
 )
 from manhattan.backend.model import VIEWED_PAGE, QueryError, TestStats
 
@@ -73,8 +78,9 @@ def analyze(
     *,
     min_visitors: int = MIN_VISITORS,
     min_conversions: int = MIN_CONVERSIONS,
-) -> dict[str, Any]:
-    """The analysis of a test (see the module text), as plain data.
+) -> Analysis:
+    """The analysis of a test (see the module text), as plain data of the
+    shape :class:`~manhattan.analysis.types.Analysis` declares.
 
     ``weights`` (population -> weight) replace those split() recorded: for
     logs written before weights were recorded, or by Manhattan 0.3.
@@ -96,7 +102,7 @@ def analyze(
         else [1.0] * len(populations)
     )
     chi2, srm_p, mismatch = sample_ratio_mismatch(observed, shares)
-    result: dict[str, Any] = {
+    result: Analysis = {
         "test": stats.name,
         "control": chosen,
         "populations": populations,
@@ -113,11 +119,11 @@ def analyze(
         "goals": {},
     }
     # Every comparison shown with a p-value: one family for Holm's adjustment.
-    family: list[dict[str, Any]] = []
+    family: list[PopulationResult | ValueResult] = []
     for goal in goals:
         rows = stats.goals.get(goal, {})
         value_type = stats.value_types.get(goal, "")
-        per_population = {}
+        per_population: dict[str, PopulationResult] = {}
         control_row = _row(rows, stats, chosen)
         for population in populations:
             row = _row(rows, stats, population)
@@ -152,7 +158,7 @@ def _row(
     return visitors, conversions, total, squares
 
 
-def _conversions(row: tuple[int, int, float, float]) -> dict[str, Any]:
+def _conversions(row: tuple[int, int, float, float]) -> PopulationResult:
     visitors, conversions, _, _ = row
     low, high = wilson(conversions, visitors)
     return {
@@ -163,7 +169,7 @@ def _conversions(row: tuple[int, int, float, float]) -> dict[str, Any]:
     }
 
 
-def _value(row: tuple[int, int, float, float]) -> dict[str, Any]:
+def _value(row: tuple[int, int, float, float]) -> ValueResult:
     visitors, _, total, squares = row
     try:
         mean, variance = bayes.mean_and_variance(visitors, total, squares)
@@ -185,7 +191,7 @@ def _value(row: tuple[int, int, float, float]) -> dict[str, Any]:
 
 
 def _compare(
-    entry: dict[str, Any],
+    entry: PopulationResult,
     control: tuple[int, int, float, float],
     row: tuple[int, int, float, float],
     value_type: str,
@@ -234,7 +240,7 @@ def _usable(row: tuple[int, int, float, float]) -> bool:
 
 def _lift(
     interval: tuple[float, float, float, float | None, float | None, float | None],
-) -> dict[str, Any]:
+) -> Lift:
     absolute, low, high, relative, relative_low, relative_high = interval
     return {
         "absolute": absolute,

@@ -8,9 +8,13 @@ and visitor states; a :class:`Store` commits batches and answers
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol, TypeAlias, runtime_checkable
+
+from manhattan.analysis.types import Analysis
+from manhattan.exceptions import QueryError as QueryError
 
 ALL_SITES = -1
 """The site id under which counts for all sites together are kept."""
@@ -71,16 +75,6 @@ class CounterKey(NamedTuple):
     goal: str
     test: str
     population: str
-
-
-class Delta(NamedTuple):
-    """What to add to a counter: unique visitors (may be negative when a
-    complex goal is taken back), the sum of goal values, and the change in
-    the sum of squares of per-visitor value totals."""
-
-    visitors: int
-    value_total: float
-    value_sumsq: float
 
 
 @dataclass
@@ -167,11 +161,6 @@ Variant: TypeAlias = tuple[str, str] | Sequence[str]
 """A ``(test name, population)`` pair, as queries name them."""
 
 
-class QueryError(ValueError):
-    """A query that cannot be answered: a bad argument, or a name the store
-    has never seen (the message suggests the closest known names)."""
-
-
 @runtime_checkable
 class Queries(Protocol):
     """The read-only query API of the server, as Manhattan 0.3 had it.
@@ -245,9 +234,9 @@ class Queries(Protocol):
         rollup_key: str = "all",
         bucket_id: Any = 0,
         weights: Mapping[str, float] | None = None,
-    ) -> dict[str, Any]:
+    ) -> Analysis:
         """The statistics of a split test, per population and goal (see
-        :mod:`manhattan.analysis.report`); ``weights`` replace the recorded
+        :mod:`manhattan.analysis.types`); ``weights`` replace the recorded
         ones (for logs that lack them)."""
         ...
 
@@ -282,6 +271,15 @@ class Queries(Protocol):
         ``""`` holds each population's impressions); ``order`` ``"bucket"``
         takes the last bucket ids, ``"visitors"`` those with most visitors."""
         ...
+
+
+QUERY_NAMES: tuple[str, ...] = tuple(
+    name
+    for name, member in vars(Queries).items()
+    if not name.startswith("_") and inspect.isfunction(member)
+)
+"""The names of the queries, in the order :class:`Queries` declares them:
+the query service allows these, the client and the shell offer them."""
 
 
 @runtime_checkable

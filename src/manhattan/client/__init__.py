@@ -15,7 +15,9 @@ Every call waits at most ``wait`` milliseconds for its reply, then raises
 works normally (the socket is replaced, so a request still queued for a
 server that is down is dropped, and a late reply cannot be taken for the
 answer to a later request). Error replies raise
-:class:`ServerError`.
+:class:`ServerError`; those of a type Manhattan declares (``QueryError``,
+``StoreError``...) raise a subclass of both, so that ``except QueryError``
+(:mod:`manhattan.exceptions`) catches a query the server cannot answer.
 
 A client is for one thread: give each thread its own.
 """
@@ -27,14 +29,22 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import zmq
 
+from manhattan.analysis.types import Analysis
 from manhattan.backend.model import Variant
 from manhattan.endpoints import check_endpoint
+from manhattan.exceptions import (
+    CommitRefusedError,
+    QueryError,
+    ServerError,
+    StoreError,
+    TransientStoreError,
+)
 from manhattan.keys import load_public_key, load_secret_key
 
 DEFAULT_CONNECT = "tcp://127.0.0.1:5555"
@@ -43,15 +53,36 @@ DEFAULT_WAIT = 3000
 T = TypeVar("T")
 
 
-class ServerError(Exception):
-    """An error reply; ``type`` names the error (``QueryError``,
-    ``MethodNotAllowed``..., or ``MalformedReply`` for a reply this client
-    cannot read) and ``message`` says what went wrong."""
+class ServerQueryError(ServerError, QueryError):
+    """An error reply of type ``QueryError``: a query the server cannot
+    answer, caught as either."""
 
-    def __init__(self, error_type: str, message: str) -> None:
-        super().__init__(f"{error_type}: {message}")
-        self.type = error_type
-        self.message = message
+
+class ServerStoreError(ServerError, StoreError):
+    """An error reply of type ``StoreError``: the server's database failed."""
+
+
+class ServerTransientStoreError(ServerStoreError, TransientStoreError):
+    """An error reply of type ``TransientStoreError``."""
+
+
+class ServerCommitRefusedError(ServerStoreError, CommitRefusedError):
+    """An error reply of type ``CommitRefusedError``."""
+
+
+REPLY_ERRORS: Mapping[str, type[ServerError]] = {
+    "QueryError": ServerQueryError,
+    "StoreError": ServerStoreError,
+    "TransientStoreError": ServerTransientStoreError,
+    "CommitRefusedError": ServerCommitRefusedError,
+}
+"""The error replies raised as Manhattan's own class as well as
+:class:`ServerError`; any other type is a plain :class:`ServerError`."""
+
+
+def reply_error(error_type: str, message: str) -> ServerError:
+    """The exception for an error reply of type ``error_type``."""
+    return REPLY_ERRORS.get(error_type, ServerError)(error_type, message)
 
 
 class Client:
@@ -185,9 +216,9 @@ class Client:
         site_id: int | None = None,
         rollup_key: str = "all",
         bucket_id: Any = 0,
-        weights: dict[str, float] | None = None,
-    ) -> dict[str, Any]:
-        """The statistics of a split test (see :mod:`manhattan.analysis.report`);
+        weights: Mapping[str, float] | None = None,
+    ) -> Analysis:
+        """The statistics of a split test (see :mod:`manhattan.analysis.types`);
         ``weights`` (population -> weight) replace those split() recorded."""
         result = self.call(
             "analyze",
@@ -197,9 +228,10 @@ class Client:
             site_id,
             rollup_key,
             bucket_id,
-            weights,
+            None if weights is None else dict(weights),
         )
-        return _convert("analyze", _mapping, result)
+        # The server's analyze() built it: its shape is Analysis.
+        return cast(Analysis, _convert("analyze", _mapping, result))
 
     def sites(self) -> list[int]:
         """The ids of the sites with counts, in order."""
@@ -298,7 +330,7 @@ def _result(reply: bytes) -> Any:
         if isinstance(error, dict):
             error_type, text = error.get("type"), error.get("message")
             if isinstance(error_type, str) and isinstance(text, str):
-                raise ServerError(error_type, text)
+                raise reply_error(error_type, text)
     raise ServerError("MalformedReply", f"reply is neither a result nor an error: {message!r}")
 
 
@@ -386,4 +418,4 @@ def _records(value: Any) -> list[dict[str, Any]]:
     return records
 
 
-__all__ = ["DEFAULT_CONNECT", "DEFAULT_WAIT", "Client", "ServerError"]
+__all__ = ["DEFAULT_CONNECT", "DEFAULT_WAIT", "Client", "ServerError", "ServerQueryError"]

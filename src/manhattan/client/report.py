@@ -18,8 +18,9 @@ import json
 import math
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TextIO
 
+from manhattan.analysis.types import Analysis, Lift
 from manhattan.client import ServerError
 from manhattan.client.options import add_connection_flags, end_broken_pipe, open_client
 
@@ -58,7 +59,7 @@ def _p(value: float | None) -> str:
     return "<0.0001" if value < 0.0001 else f"{value:.4f}"
 
 
-def render(analysis: dict[str, Any]) -> str:
+def render(analysis: Analysis) -> str:
     """The analysis as a terminal table."""
     srm = analysis["srm"]
     verdict = "MISMATCH: do not trust this test" if srm["mismatch"] else "ok"
@@ -111,7 +112,7 @@ def render(analysis: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _lift(lift: dict[str, Any] | None) -> str:
+def _lift(lift: Lift | None) -> str:
     if lift is None:
         return "n/a"
     if lift["relative"] is None:

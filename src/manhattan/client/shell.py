@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import argparse
 import code
+import inspect
 import sys
+import textwrap
 import time
 from collections.abc import Sequence
 from typing import Any
 
+from manhattan.backend.model import QUERY_NAMES, Queries
 from manhattan.client import Client, ServerError
 from manhattan.client.options import add_connection_flags, end_broken_pipe, open_client
 
@@ -43,13 +46,20 @@ def make_namespace(client: Client) -> dict[str, Any]:
 
 
 def banner(client: Client) -> str:
-    """What the shell says first."""
+    """What the shell says first: every query of
+    :class:`~manhattan.backend.model.Queries`, with its parameters."""
+    calls = [_call(name) for name in QUERY_NAMES] + ["ping()"]
+    methods = textwrap.fill("`client` has: " + ", ".join(calls) + ".", width=88)
     return (
         f"Manhattan client for {client.connect} (each call waits up to {client.wait} ms).\n"
-        "`client` has: count(goal, variant, rollup_key, bucket_id, site_id), goal_value(...),\n"
-        "all_tests(), results(test_name, goals, site_id), goals(), tests(), filtered(),\n"
-        "ping()."
+        f"{methods}"
     )
+
+
+def _call(name: str) -> str:
+    """``name(parameter, ...)`` of a query."""
+    parameters = list(inspect.signature(getattr(Queries, name)).parameters)[1:]  # not self
+    return f"{name}({', '.join(parameters)})"
 
 
 class Console(code.InteractiveConsole):

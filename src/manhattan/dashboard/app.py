@@ -3,9 +3,10 @@
 Read-only: GET and HEAD only. Every query parameter is checked
 (:mod:`manhattan.dashboard.params`); a name the server never counted (the
 server refuses it with the closest known names) is a 404 page with its
-message, any other error reply a 502 page, logged. Templates autoescape,
-so what users logged (test, population and goal names) is always shown as
-text.
+message, any other error reply a 502 page, logged; an error of the
+dashboard's own code a 500 page, logged with its traceback. Templates
+autoescape, so what users logged (test, population and goal names) is
+always shown as text.
 """
 
 from __future__ import annotations
@@ -220,6 +221,17 @@ class Dashboard:
                 502,
                 title="Backend error",
                 message=f"The Manhattan server answered with an error: {exc}",
+            )
+        except Exception:
+            # A bug in the dashboard itself: never taken for a missing page,
+            # and the traceback goes to the log, not to the visitor.
+            logger.exception("%s: the dashboard failed", request.url)
+            return self._page(
+                request,
+                "error.html",
+                500,
+                title="Dashboard error",
+                message="The dashboard failed to show this page; the error is in its log.",
             )
 
     def _page(

@@ -6,18 +6,11 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 
+from manhattan.exceptions import ParameterError as ParameterError
+from manhattan.exceptions import UnknownNameError as UnknownNameError
+
 MAX_VALUE_LENGTH = 1000
 """The longest query parameter value accepted (test names are not longer)."""
-
-
-class ParameterError(Exception):
-    """A request the dashboard refuses; the message names the problem and
-    is shown to the user (escaped) with HTTP 400."""
-
-
-class UnknownNameError(LookupError):
-    """A parameter naming what there is not (a site, a rollup); the message
-    says so, with the closest known names, and is shown with HTTP 404."""
 
 
 def read_params(items: Iterable[tuple[str, str]], allowed: Sequence[str]) -> dict[str, str]:

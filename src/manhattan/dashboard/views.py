@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, TypeAlias
 
 from manhattan.backend import aggregate as reasons
 from manhattan.backend.fields import MAX_VALUE
 from manhattan.backend.guard import UNSTORABLE
-from manhattan.backend.model import IMPRESSION, VIEWED_PAGE
+from manhattan.backend.model import IMPRESSION, VIEWED_PAGE, Queries
 from manhattan.backend.persistence.queries import MAX_BREAKDOWN_GOALS, goal_value_of
 from manhattan.client import ServerError
 from manhattan.dashboard import charts
@@ -64,34 +64,8 @@ _UNKNOWN_NAME = re.compile(
 )
 
 
-class Backend(Protocol):
-    """The queries the pages use (a :class:`manhattan.client.Client`)."""
-
-    def sites(self) -> list[int]: ...
-
-    def filtered(self) -> dict[str, int]: ...
-
-    def tests(self) -> list[dict[str, Any]]: ...
-
-    def goals(self) -> list[dict[str, Any]]: ...
-
-    def analyze(
-        self,
-        test_name: str,
-        goals: Sequence[str] | None = None,
-        control: str | None = None,
-        site_id: int | None = None,
-    ) -> dict[str, Any]: ...
-
-    def breakdown(
-        self,
-        rollup_key: str,
-        goals: Sequence[str],
-        test_name: str | None = None,
-        site_id: int | None = None,
-        limit: int = 31,
-        order: str = "bucket",
-    ) -> dict[str, dict[str, dict[str, list[float]]]]: ...
+Backend: TypeAlias = Queries
+"""What the pages ask: the query API (a :class:`manhattan.client.Client`)."""
 
 
 def unknown_name(error: ServerError) -> bool:

@@ -29,6 +29,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from manhattan.exceptions import PayloadError as PayloadError
+from manhattan.exceptions import RemoteLogError as RemoteLogError
 from manhattan.log import Record
 from manhattan.log.fallback import Fallback, default_path
 from manhattan.log.text import MIN_FIELDS, MalformedLineError, decode_line, encode_record
@@ -40,14 +42,6 @@ DEFAULT_KEY = "manhattan:log:queue"
 
 SOCKET_TIMEOUT = 0.5
 """Seconds a push may wait on Redis: a request is held up at most this long."""
-
-
-class RemoteLogError(OSError):
-    """A batch could not be pushed to Redis; the message says where and why."""
-
-
-class PayloadError(ValueError):
-    """An entry of the queue that is not a batch of records; the message says why."""
 
 
 def processing_key(key: str) -> str:

@@ -30,6 +30,7 @@ from typing import Protocol
 import redis
 
 from manhattan.backend.model import Batch, Store
+from manhattan.exceptions import PartitionsRevokedError as PartitionsRevokedError
 from manhattan.log import Record
 from manhattan.log.redisstream import read_partition, trim_partition
 
@@ -39,16 +40,6 @@ START = "0-0"
 
 DEFAULT_COUNT = 1000
 """Entries per read when the caller gives no ``size``."""
-
-
-class PartitionsRevokedError(Exception):
-    """Partitions this reader read are no longer its own (another worker
-    took them over): what was read from them since the last commit must
-    not be committed."""
-
-    def __init__(self, partitions: Iterable[int]) -> None:
-        self.partitions = sorted(partitions)
-        super().__init__(f"partitions {self.partitions} were taken over")
 
 
 class StreamReader:

@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Sequence
 
+from manhattan.exceptions import MalformedLineError as MalformedLineError
 from manhattan.log import Record
 
 MIN_FIELDS = 5
@@ -33,10 +34,6 @@ TORN_MARK = b"\xff"
 character, so no reader takes such a line for a record, even one cut
 after its last tab. A line holding only the mark ended nothing (the file's
 end was seen in the middle of another process's write) and is skipped."""
-
-
-class MalformedLineError(ValueError):
-    """A line that does not decode to a record; the message says why."""
 
 
 def append_lines(fd: int, data: bytes, known_end: int = -1) -> int:

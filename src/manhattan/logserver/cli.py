@@ -29,6 +29,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from manhattan.exceptions import StartError as StartError
 from manhattan.log import Record
 from manhattan.log.remote import DEFAULT_KEY, PayloadError, parse_payload, processing_key
 from manhattan.log.text import encode_records
@@ -45,10 +46,6 @@ that Redis refuses when it is out of memory)."""
 BACKOFF_FIRST = 0.1
 BACKOFF_MAX = 5.0
 STATE_SUFFIX = ".logserver-state"
-
-
-class StartError(Exception):
-    """The server cannot start; the message is the one line it prints."""
 
 
 # Pure parts: the state file's content and what to do with a processing list.

@@ -20,11 +20,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from manhattan.exceptions import ConfigError as ConfigError
+
 WEEK_STARTS = {"monday": 0, "sunday": 6, "saturday": 5}
-
-
-class ConfigError(ValueError):
-    """A setting that cannot be used; the message names it."""
 
 
 @dataclass

@@ -79,8 +79,11 @@ from typing import Any
 import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
-from manhattan.backend.model import Queries, QueryError
+from manhattan.backend.model import QUERY_NAMES, Queries, QueryError
 from manhattan.endpoints import check_endpoint, is_loopback_endpoint
+from manhattan.exceptions import BindError as BindError
+from manhattan.exceptions import RequestError as RequestError
+from manhattan.exceptions import ServiceError as ServiceError
 from manhattan.keys import KeyFileError, check_clients_directory, load_secret_key
 
 DEFAULT_BIND = "tcp://127.0.0.1:5555"
@@ -92,21 +95,9 @@ PENDING_PER_WORKER = 16
 """Requests per worker taken in (answering or waiting to) before the service
 stops reading more."""
 
-QUERY_METHODS = frozenset(
-    {
-        "count",
-        "goal_value",
-        "all_tests",
-        "results",
-        "goals",
-        "tests",
-        "analyze",
-        "sites",
-        "breakdown",
-        "filtered",
-    }
-)
-"""The only methods of the queries object a request may call."""
+QUERY_METHODS = frozenset(QUERY_NAMES)
+"""The only methods of the queries object a request may call: those the
+:class:`~manhattan.backend.model.Queries` protocol declares."""
 
 PING = "ping"
 
@@ -120,23 +111,6 @@ runaway client cannot make the service buffer arbitrary amounts."""
 REQUEST_FIELDS = frozenset({"method", "args", "kwargs"})
 
 logger = logging.getLogger(__name__)
-
-
-class ServiceError(OSError):
-    """The service cannot start; the message says why."""
-
-
-class BindError(ServiceError):
-    """The service could not bind its address (in use, invalid, not
-    loopback without a Curve key...)."""
-
-
-class RequestError(Exception):
-    """A request the service refuses; ``type`` names the error in the reply."""
-
-    def __init__(self, error_type: str, message: str) -> None:
-        super().__init__(message)
-        self.type = error_type
 
 
 def answer(queries: Queries, request: bytes) -> bytes:

@@ -21,24 +21,9 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
-
-class StoreError(RuntimeError):
-    """The database cannot be opened or used; the message names its URL
-    (password hidden) and the cause."""
-
-
-class TransientStoreError(StoreError):
-    """A commit failed in a way that trying again may get past: the
-    connection was lost, the database is shutting down or out of
-    resources (disk full), or another transaction held a lock or conflicted
-    (serialization failure, deadlock, lock timeout, "database is locked")."""
-
-
-class CommitRefusedError(StoreError):
-    """The database refused a commit, and would refuse it again (a value it
-    cannot store, a missing table, a read-only or corrupt database): retrying
-    cannot help, so counting stops and says why."""
-
+from manhattan.exceptions import CommitRefusedError as CommitRefusedError
+from manhattan.exceptions import StoreError as StoreError
+from manhattan.exceptions import TransientStoreError as TransientStoreError
 
 # SQLite's primary result codes worth a retry: BUSY, LOCKED (another
 # connection holds the lock), IOERR, FULL (disk), CANTOPEN, PROTOCOL.

@@ -47,6 +47,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from manhattan.backend.persistence.schema import leases
+from manhattan.exceptions import ManhattanError
 
 NOW: Final = {
     "sqlite": "((julianday('now') - 2440587.5) * 86400.0)",
@@ -88,7 +89,7 @@ class Lease:
         return f"{self.host} pid {self.pid} since {format_time(self.since)}"
 
 
-class LeaseLostError(RuntimeError):
+class LeaseLostError(ManhattanError, RuntimeError):
     """A lease this process held is no longer its own: ``names`` are the
     leases lost, ``current`` the rows that hold them now (absent: released)."""
 

@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from manhattan.analysis import report
+from manhattan.analysis.types import Analysis
 from manhattan.backend.aggregate import AWAITING_PIXEL
 from manhattan.backend.model import (
     IMPRESSION,
@@ -440,7 +441,7 @@ class SQLStore:
         rollup_key: str = "all",
         bucket_id: Any = 0,
         weights: Mapping[str, float] | None = None,
-    ) -> dict[str, Any]:
+    ) -> Analysis:
         """The statistics of a split test from its :meth:`test_stats` (see
         :func:`manhattan.analysis.report.analyze`)."""
         if not isinstance(test_name, str) or not test_name:
