@@ -1,10 +1,13 @@
-# One venv for every target; each target installs what it needs itself.
+# One venv with everything (.[dev]) for the tests, lints and benchmarks; the
+# demo has its own with only the extras it runs, as a site would install them.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEMO_VENV ?= .venv-demo
+DEMO_STAMP := $(DEMO_VENV)/.installed
 
-.PHONY: test lint typecheck pytest bench bench-backend bench-analysis bench-redis demo clean
+.PHONY: test lint typecheck pytest bench bench-backend bench-analysis bench-redis bench-startup demo clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +16,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+$(DEMO_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(DEMO_VENV)/bin/python -m pip install --quiet -e '.[server,dashboard]'
+	touch $(DEMO_STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench demo examples
@@ -38,8 +47,11 @@ bench-analysis: $(STAMP)
 bench-redis: $(STAMP)
 	$(BIN)/python bench/redisstream.py
 
-demo: $(STAMP)
-	$(BIN)/python -m demo.run $(DEMO_ARGS)
+bench-startup: $(STAMP)
+	$(BIN)/python bench/startup.py
+
+demo: $(DEMO_STAMP)
+	$(DEMO_VENV)/bin/python -m demo.run $(DEMO_ARGS)
 
 clean:
-	rm -rf $(VENV) .coverage .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_VENV) .coverage .mypy_cache .pytest_cache .ruff_cache

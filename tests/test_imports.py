@@ -9,6 +9,7 @@ from __future__ import annotations
 import pkgutil
 import subprocess
 import sys
+from importlib import metadata
 
 import pytest
 
@@ -28,3 +29,43 @@ def test_module_imports_first(module: str) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+# What `pip install manhattan` (WebOb only) must be enough for.
+FRONTEND = [
+    "manhattan",
+    "manhattan.middleware",
+    "manhattan.asgi",
+    "manhattan.visitor",
+    "manhattan.log",
+    "manhattan.log.timerotating",
+]
+
+
+@pytest.mark.parametrize("module", [pytest.param(name, id=name) for name in FRONTEND])
+def test_frontend_imports_nothing_but_webob(module: str) -> None:
+    # What the interpreter's site hooks load before the import is not ours.
+    code = (
+        "import sys; before = set(sys.modules); import "
+        + module
+        + "; print(' '.join(sorted(set(sys.modules) - before)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    loaded = {name.partition(".")[0] for name in result.stdout.split()}
+    assert loaded - set(sys.stdlib_module_names) <= {"manhattan", "webob"}
+    assert loaded.isdisjoint({"sqlalchemy", "zmq", "redis", "jinja2", "ua_parser"})
+
+
+def test_version_is_the_installed_distributions() -> None:
+    assert manhattan.__version__ == metadata.version("manhattan")
+
+
+def test_version_of_a_tree_never_installed() -> None:
+    assert manhattan._version("manhattan-no-such-distribution") == "0+unknown"
+
+
+def test_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match=r"'manhattan' has no attribute 'version'"):
+        getattr(manhattan, "version")  # noqa: B009

@@ -3,6 +3,8 @@
 ZeroMQ answers an address without a transport (``127.0.0.1:5555``) with a
 bare ``Invalid argument``; :func:`check_endpoint` names the problem and the
 address that was probably meant instead.
+
+Internal: not part of the public API (see :mod:`manhattan`).
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """Counting complex goals: one visitor's progress on one complex goal, and
 the counter changes it makes. Pure functions over the aggregator's plain
-values (see :mod:`manhattan.backend.complexgoals` for the rules)."""
+values (see :mod:`manhattan.backend.complexgoals` for the rules).
+
+Internal: not part of the public API (see :mod:`manhattan`).
+"""
 
 from __future__ import annotations
 

@@ -6,6 +6,8 @@ include goal and no exclude goal: "abandoned cart" is
 rollup buckets of the goal hit that completed the include set; an exclude
 goal reached later takes it back; an exclude goal reached before the
 include set was complete means the visitor never counts.
+
+Internal: not part of the public API (see :mod:`manhattan`).
 """
 
 from __future__ import annotations

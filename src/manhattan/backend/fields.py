@@ -5,6 +5,8 @@ Pure functions over plain values. A log may hold records no frontend of
 ours wrote (0.3's, another writer's, a damaged file's), so every field is
 checked again here with the very checks :mod:`manhattan.visitor.records`
 applies when recording.
+
+Internal: not part of the public API (see :mod:`manhattan`).
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ timestamps a store could not take; this catches what is left (a rollup of
 the user's returning a NUL, an over-long or a non-string bucket, a
 non-finite total), so that one bad counter never blocks a commit, and with
 it all counting. Pure functions over plain values.
+
+Internal: not part of the public API (see :mod:`manhattan`).
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ timed rollup can say the period its bucket holds for (a
 ``period(timestamp) -> (start, end, bucket)`` method, as the built-in ones
 have), the buckets are handed out as one tuple for every time in all of
 those periods: the aggregator compares tuples by identity to skip work.
+
+Internal: not part of the public API (see :mod:`manhattan`).
 """
 
 from __future__ import annotations

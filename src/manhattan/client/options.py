@@ -7,6 +7,8 @@ Output piped into a reader that stops early (``manhattan-report --json |
 head``) ends quietly with status :data:`BROKEN_PIPE_STATUS`, as a command
 killed by SIGPIPE would: ``set -o pipefail`` scripts see what they see for
 ``cat``.
+
+Internal: not part of the public API (see :mod:`manhattan`).
 """
 
 from __future__ import annotations

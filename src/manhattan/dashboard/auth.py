@@ -1,4 +1,7 @@
-"""HTTP Basic authentication of the dashboard."""
+"""HTTP Basic authentication of the dashboard.
+
+Internal: not part of the public API (see :mod:`manhattan`).
+"""
 
 from __future__ import annotations
 

@@ -2,6 +2,8 @@
 
 Every text that reaches the markup (population and goal names, labels) is
 escaped here, so a chart is safe to embed in a page as it is.
+
+Internal: not part of the public API (see :mod:`manhattan`).
 """
 
 from __future__ import annotations

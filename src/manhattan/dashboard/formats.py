@@ -1,4 +1,7 @@
-"""How numbers are shown on the pages (pure)."""
+"""How numbers are shown on the pages (pure).
+
+Internal: not part of the public API (see :mod:`manhattan`).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Serving the dashboard with the standard library's threaded WSGI server."""
+"""Serving the dashboard with the standard library's threaded WSGI server.
+
+Internal: not part of the public API (see :mod:`manhattan`).
+"""
 
 from __future__ import annotations
 

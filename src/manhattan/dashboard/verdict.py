@@ -1,4 +1,7 @@
-"""A test's verdict in one line, from its analysis (pure)."""
+"""A test's verdict in one line, from its analysis (pure).
+
+Internal: not part of the public API (see :mod:`manhattan`).
+"""
 
 from __future__ import annotations
 

@@ -3,13 +3,25 @@
 A log is any object with the methods of :class:`Log`; a readable log also
 has those of :class:`LogReader`. Users bring their own by writing a class
 with these methods; nothing needs to subclass ours.
+
+Ours are importable from here: :class:`TimeRotatingLog` (hourly files),
+:class:`MemoryLog`, :class:`RedisStreamLog` and :class:`RemoteLog` (which
+need the ``redis`` extra); each loads on first use, so the file log's
+users import no Redis client.
 """
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Iterator, Sequence
-from typing import Protocol, TypeAlias, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeAlias, runtime_checkable
+
+if TYPE_CHECKING:
+    from manhattan.log.memory import MemoryLog
+    from manhattan.log.redisstream import RedisStreamLog
+    from manhattan.log.remote import RemoteLog, RemoteLogError
+    from manhattan.log.timerotating import TimeRotatingLog
 
 Record: TypeAlias = list[str]
 Pointer: TypeAlias = str
@@ -42,4 +54,36 @@ class LogReader(Protocol):
         """
 
 
-__all__ = ["Log", "LogReader", "Pointer", "Record"]
+_CLASSES = {
+    "MemoryLog": "manhattan.log.memory",
+    "RedisStreamLog": "manhattan.log.redisstream",
+    "RemoteLog": "manhattan.log.remote",
+    "RemoteLogError": "manhattan.log.remote",
+    "TimeRotatingLog": "manhattan.log.timerotating",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _CLASSES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_CLASSES})
+
+
+__all__ = [
+    "Log",
+    "LogReader",
+    "MemoryLog",
+    "Pointer",
+    "Record",
+    "RedisStreamLog",
+    "RemoteLog",
+    "RemoteLogError",
+    "TimeRotatingLog",
+]

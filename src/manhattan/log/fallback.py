@@ -35,6 +35,8 @@ applied it (a timeout, or the remote killed before it answered, rather
 than a refused connection) is sent again. Nothing else is sent twice: a
 chunk is sent by the one process holding its file's lock, and the offset
 noted after it is replaced whole.
+
+Internal: not part of the public API (see :mod:`manhattan`).
 """
 
 from __future__ import annotations

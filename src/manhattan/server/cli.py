@@ -31,34 +31,21 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from types import FrameType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeAlias
 
-import redis
-
-from manhattan.backend import rollups as builtin_rollups
-from manhattan.backend.aggregate import Aggregator
-from manhattan.backend.complexgoals import parse_complex_goal
-from manhattan.backend.model import VIEWED_PAGE
-from manhattan.backend.persistence import SQLStore, StoreError
-from manhattan.backend.persistence.lease import LeaseLostError
-from manhattan.log.streamreader import PartitionsRevokedError, StreamReader, StreamStore
 from manhattan.log.timerotating import TimeRotatingLog
 from manhattan.server.config import WEEK_STARTS, ConfigError, Settings, load_config, merge
-from manhattan.server.leases import (
-    FILE_LOG,
-    GuardedStore,
-    LeaseKeeper,
-    balance,
-    drop_lost,
-    partition_names,
-    refusal,
-    take_free,
-)
-from manhattan.server.service import QueryService
-from manhattan.server.sources import check_database_exists, open_log, warn_until_files
-from manhattan.server.status import StatusLine
-from manhattan.server.summary import summary_line
-from manhattan.server.worker import Worker
+
+# The database, Redis, ZeroMQ and the rollups load in the functions that use
+# them, after the flags are parsed: --help and bad flags answer at once.
+if TYPE_CHECKING:
+    from manhattan.backend.aggregate import Aggregator
+    from manhattan.backend.persistence import SQLStore
+    from manhattan.backend.persistence.lease import LeaseLostError
+    from manhattan.log.streamreader import StreamReader, StreamStore
+    from manhattan.server.leases import GuardedStore, LeaseKeeper
+    from manhattan.server.service import QueryService
+    from manhattan.server.worker import Worker
 
 logger = logging.getLogger("manhattan.server")
 
@@ -198,6 +185,10 @@ def _setup_logging(settings: Settings, stream: TextIO) -> None:
 
 
 def _open_stream(settings: Settings) -> StreamReader:
+    import redis
+
+    from manhattan.log.streamreader import StreamReader
+
     try:
         client: redis.Redis = redis.Redis.from_url(
             settings.redis, socket_timeout=30.0, socket_connect_timeout=5.0
@@ -238,6 +229,8 @@ def _check_pointer(log: TimeRotatingLog, store: SQLStore, path: str) -> None:
 
 def _query_service(store: SQLStore, settings: Settings) -> QueryService:
     """The query service of ``settings`` (what stops it starting is an OSError: exit 2)."""
+    from manhattan.server.service import QueryService
+
     return QueryService(
         store,
         settings.bind,
@@ -252,6 +245,9 @@ def serve_queries(settings: Settings, stop: threading.Event) -> int:
     For partitioned deployments: the workers count and commit; this only
     reads what they committed (at most ``--flush-seconds`` old).
     """
+    from manhattan.backend.persistence import SQLStore
+    from manhattan.server.sources import check_database_exists
+
     check_database_exists(settings.url)
     store = SQLStore(settings.url)
     try:
@@ -269,6 +265,21 @@ def run(settings: Settings, stop: threading.Event, stderr: TextIO | None = None)
     stderr = sys.stderr if stderr is None else stderr
     if settings.query_only:
         return serve_queries(settings, stop)
+    import redis
+
+    from manhattan.backend import rollups as builtin_rollups
+    from manhattan.backend.aggregate import Aggregator
+    from manhattan.backend.complexgoals import parse_complex_goal
+    from manhattan.backend.model import VIEWED_PAGE
+    from manhattan.backend.persistence import SQLStore, StoreError
+    from manhattan.backend.persistence.lease import LeaseLostError
+    from manhattan.log.streamreader import PartitionsRevokedError, StreamReader, StreamStore
+    from manhattan.server.leases import GuardedStore, LeaseKeeper, drop_lost
+    from manhattan.server.sources import open_log, warn_until_files
+    from manhattan.server.status import StatusLine
+    from manhattan.server.summary import summary_line
+    from manhattan.server.worker import Worker
+
     try:
         rollups = builtin_rollups.build_rollups(
             settings.rollups,
@@ -396,7 +407,7 @@ def run(settings: Settings, stop: threading.Event, stderr: TextIO | None = None)
     return 0
 
 
-LostHandler = Callable[[LeaseLostError], None]
+LostHandler: TypeAlias = "Callable[[LeaseLostError], None]"
 
 
 def _claim_log(
@@ -405,6 +416,8 @@ def _claim_log(
     """Take the file log's lease, or ``ConfigError`` naming its holder; what
     to do when the lease is lost (stop: the last commit fails and says who
     took it) and at each renewal (nothing)."""
+    from manhattan.server.leases import FILE_LOG, refusal
+
     refused = keeper.acquire([FILE_LOG])
     if refused:
         raise ConfigError(refusal(refused, keeper.store.url))
@@ -423,6 +436,8 @@ def _claim_partitions(
     of the partitions no live worker holds; what to do when leases are lost
     (revoke those partitions) and at each renewal (take back pinned
     partitions that are free again; or balance the shares)."""
+    from manhattan.server.leases import balance, partition_names, refusal, take_free
+
     names = partition_names(reader, range(settings.partitions))
     pinned = settings.partition
 
@@ -454,6 +469,8 @@ def _log_taken(exc: Exception, settings: Settings, url: str) -> str:
 
 
 def _release(keeper: LeaseKeeper) -> None:
+    from manhattan.backend.persistence import StoreError
+
     keeper.stop()
     try:
         keeper.release()
@@ -463,6 +480,8 @@ def _release(keeper: LeaseKeeper) -> None:
 
 
 def _close_reader(reader: TimeRotatingLog | StreamReader) -> None:
+    from manhattan.log.streamreader import StreamReader
+
     if isinstance(reader, StreamReader):
         reader.client.close()
 
@@ -471,13 +490,27 @@ def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int
     """Entry point of ``manhattan-server``; returns the exit status. Errors
     and status lines go to ``stderr`` (default ``sys.stderr``)."""
     stderr = sys.stderr if stderr is None else stderr
+    try:
+        settings = settings_from(argv)
+    except (ConfigError, OSError) as exc:
+        print(f"manhattan-server: error: {exc}", file=stderr)
+        return 2
+    return _serve(settings, stderr)
+
+
+def _serve(settings: Settings, stderr: TextIO) -> int:
+    """``main`` once the flags are parsed: run until a signal, exit status 2
+    for what stops the server starting or running."""
+    import redis
+
+    from manhattan.backend.persistence import StoreError
+
     stop = threading.Event()
 
     def on_signal(number: int, frame: FrameType | None) -> None:
         stop.set()
 
     try:
-        settings = settings_from(argv)
         _setup_logging(settings, stderr)
         previous: dict[signal.Signals, Any] = {}
         if threading.current_thread() is threading.main_thread():

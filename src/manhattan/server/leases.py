@@ -19,6 +19,8 @@ N * share >= partitions, no partition stays unowned while a live worker
 has room. A dead worker's partitions (and its member lease, renewed with
 them) expire together; the others take them over from the positions the
 dead one last committed.
+
+Internal: not part of the public API (see :mod:`manhattan`).
 """
 
 from __future__ import annotations

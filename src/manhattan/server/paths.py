@@ -7,6 +7,8 @@ app gave, without the hour. The usual slips: the app wrote
 .../events`` (or the other way round), ``--path`` names the directory, or
 one hour's file. :func:`suggestions` turns the names found in a directory
 into the ``--path`` values that would have matched files there.
+
+Internal: not part of the public API (see :mod:`manhattan`).
 """
 
 from __future__ import annotations

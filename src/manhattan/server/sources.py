@@ -1,7 +1,10 @@
 """Opening what ``manhattan-server`` reads, and refusing what would read
 nothing: a ``--path`` that matches no log files (with the ``--path`` values
 near it that would: see :mod:`manhattan.server.paths`), and a
-``--query-only`` database that does not exist."""
+``--query-only`` database that does not exist.
+
+Internal: not part of the public API (see :mod:`manhattan`).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The periodic status line (``-v``) and the ``--once`` progress bar."""
+"""The periodic status line (``-v``) and the ``--once`` progress bar.
+
+Internal: not part of the public API (see :mod:`manhattan`).
+"""
 
 from __future__ import annotations
 

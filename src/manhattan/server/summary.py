@@ -1,6 +1,9 @@
 """The line ``manhattan-server --once`` ends with (pure): what this run
 read, and what the database holds, counted and not counted, so that a run
-that counted nothing says why instead of leaving zeros unexplained."""
+that counted nothing says why instead of leaving zeros unexplained.
+
+Internal: not part of the public API (see :mod:`manhattan`).
+"""
 
 from __future__ import annotations
 

@@ -12,6 +12,8 @@ Lines the reader skips (its ``malformed`` count) are committed under
 :data:`MALFORMED_LINE` with the pointer of the first record after them, so
 they too count once across restarts; skipped lines at the very end of the
 log count when a record follows them.
+
+Internal: not part of the public API (see :mod:`manhattan`).
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ The choice depends only on ``visitor_id + test_name``: an upgrade must not
 move a single visitor to another population, so every step below restates
 0.3's rule (see ``compat-0.3.md``), including its use of the first float of a
 Mersenne Twister seeded with the big-endian integer of the seed's UTF-8 bytes.
+
+Internal: not part of the public API (see :mod:`manhattan`).
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ A record is a list of strings ``[version, kind, timestamp, vid, site_id,
 *fields]`` as ``compat-0.3.md`` lays down. Page records may carry one extra
 trailing field (the recorded request headers, as a JSON object) that 0.3
 readers ignore.
+
+Internal: not part of the public API (see :mod:`manhattan`).
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ The cookie holds ``<id>.<sig>`` with ``sig = hex(HMAC-SHA1(key, id))`` and
 is no cookie at all: the visitor simply gets a fresh id. Several secrets
 make a rotation: the first signs, every one verifies, so changing the secret
 keeps every visitor's id.
+
+Internal: not part of the public API (see :mod:`manhattan`).
 """
 
 from __future__ import annotations

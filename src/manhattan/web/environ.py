@@ -2,6 +2,8 @@
 
 Shared by ``Visitor.page(request)`` and the WSGI middleware, so both record
 the same fields for the same request.
+
+Internal: not part of the public API (see :mod:`manhattan`).
 """
 
 from __future__ import annotations

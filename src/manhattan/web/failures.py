@@ -6,6 +6,8 @@ write that raises is counted as lost records and reported by the one
 :class:`FailureReporter` of the middleware: the first failure at once (with
 its traceback), then at most one line per ``interval`` with the number of
 records lost since the last line, and one line when writes work again.
+
+Internal: not part of the public API (see :mod:`manhattan`).
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ not follow the escapes inside a ``<script>``'s own ``<!--``); Python's
 ``html.parser`` works on decoded text, has no byte offsets to insert at and
 knows only ``<script>`` and ``<style>`` as raw text, and a full HTML5
 parser costs far more per page than the few regex searches done here.
+
+Internal: not part of the public API (see :mod:`manhattan`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Pure rules of the middleware: page views, sites, privacy."""
+"""Pure rules of the middleware: page views, sites, privacy.
+
+Internal: not part of the public API (see :mod:`manhattan`).
+"""
 
 from __future__ import annotations
 

@@ -7,6 +7,8 @@ would be: the URL as ``webob.Request.url`` spells it, headers decoded alike.
 
 Only the keys a decision or a record needs are built (a few per request);
 the scope's other headers are not read.
+
+Internal: not part of the public API (see :mod:`manhattan`).
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ visitor is, whether their cookie must be set, whether a response is a page
 view, which pixel tag goes into it, and the page record itself. It does no
 I/O but through the ``Log`` it is given, so every adapter writes the same
 records and sets the same cookie for the same request.
+
+Internal: not part of the public API (see :mod:`manhattan`).
 """
 
 from __future__ import annotations
