@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final, cast
@@ -110,6 +111,10 @@ def open_engines(url: str, echo: bool, shown: str) -> tuple[Engine, Engine, bool
     return engine, create_engine(parsed, isolation_level="AUTOCOMMIT", **kwargs), memory
 
 
+WAL_WAIT = 10.0
+"""Seconds an SQLite connection keeps trying to switch its file to WAL
+while another process holds a lock on it."""
+
 SNAPSHOT: Final = {
     "sqlite": "BEGIN",  # WAL: the first read takes the snapshot
     "postgresql": "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
@@ -142,7 +147,18 @@ def _sqlite_connect(dbapi_connection: Any, _record: object) -> None:
     # instead (SQLAlchemy's documented recipe).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    # Switching a new file to WAL fails at once, without waiting, while
+    # another process holds a lock on it (say, a server creating its tables
+    # as a second process opens the same file): try again for a while.
+    deadline = time.monotonic() + WAL_WAIT
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
     # Durable against a killed process; a power loss may undo the last
     # commits, pointer included, which a restart re-counts from the log.
     cursor.execute("PRAGMA synchronous=NORMAL")
