@@ -26,6 +26,7 @@ $(DEMO_STAMP): pyproject.toml
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench demo examples
 	$(BIN)/ruff format --check src tests bench demo examples
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

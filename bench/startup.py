@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-SCRIPTS = ["manhattan-server", "manhattan-report"]
+SCRIPTS = ["manhattan-server", "manhattan-report", "manhattan-dashboard"]
 TARGET_SECONDS = 0.25
 
 

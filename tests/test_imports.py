@@ -14,6 +14,7 @@ from importlib import metadata
 import pytest
 
 import manhattan
+from tests.loading import loaded_by
 
 MODULES = sorted(
     info.name for info in pkgutil.walk_packages(manhattan.__path__, prefix="manhattan.")
@@ -44,16 +45,7 @@ FRONTEND = [
 
 @pytest.mark.parametrize("module", [pytest.param(name, id=name) for name in FRONTEND])
 def test_frontend_imports_nothing_but_webob(module: str) -> None:
-    # What the interpreter's site hooks load before the import is not ours.
-    code = (
-        "import sys; before = set(sys.modules); import "
-        + module
-        + "; print(' '.join(sorted(set(sys.modules) - before)))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    loaded = {name.partition(".")[0] for name in result.stdout.split()}
+    loaded = {name.partition(".")[0] for name in loaded_by(module)}
     assert loaded - set(sys.stdlib_module_names) <= {"manhattan", "webob"}
     assert loaded.isdisjoint({"sqlalchemy", "zmq", "redis", "jinja2", "ua_parser"})
 

@@ -12,7 +12,6 @@ answers by their ``.key`` files in ``--curve-clients DIR``).
 
 from __future__ import annotations
 
-import argparse
 import glob
 import os
 import struct
@@ -23,8 +22,10 @@ from pathlib import Path
 import zmq.auth
 import zmq.utils.z85
 
+from manhattan import _cli
 from manhattan.exceptions import KeyFileError as KeyFileError
 
+PROGRAM = "manhattan-keys"
 KEY_LENGTH = 40
 """Characters of a Z85-encoded Curve key."""
 
@@ -104,8 +105,12 @@ def _is_key(key: bytes) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``manhattan-keys``; the exit status (2: nothing written)."""
-    parser = argparse.ArgumentParser(
-        prog="manhattan-keys",
+    return _cli.run(PROGRAM, lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    parser = _cli.Parser(
+        prog=PROGRAM,
         description="Make a CurveZMQ key pair for the query port: NAME.key (public) "
         "and NAME.key_secret (secret).",
     )
@@ -115,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         public, secret = create_key_pair(args.dir, args.name)
     except (OSError, ValueError) as exc:
-        parser.error(str(exc))
+        _cli.fail(exc)
     print(f"public key: {public}\nsecret key: {secret} (keep it private: only its owner reads it)")
     return 0
 

@@ -123,6 +123,22 @@ def test_new_hour_starts_a_new_file_and_leaves_the_old_one(tmp_path):
     assert read_file(tmp_path, H4) == line(rec("d"))
 
 
+@pytest.mark.parametrize(
+    ("now", "at", "hour"),
+    [
+        pytest.param(H2 + 5, H1 + 3599.9, H1, id="an-earlier-hour"),
+        pytest.param(H1 + 5, H4, H4, id="a-later-hour"),
+        pytest.param(H1 + 5, None, H1, id="none-is-the-clock"),
+    ],
+)
+def test_write_at_a_time_chooses_that_times_hour_not_the_clocks(tmp_path, now, at, hour):
+    log, _ = make_log(tmp_path, now=now)
+    log.write([rec("a")], at=at)
+
+    assert os.listdir(tmp_path / "logs") == [f"events.{hour}"]
+    assert read_file(tmp_path, hour) == line(rec("a"))
+
+
 def test_write_appends_to_an_existing_file(tmp_path):
     first, _ = make_log(tmp_path)
     first.write([rec("a")])

@@ -35,11 +35,15 @@ class Clock:
         return self.now
 
 
-def logs(tmp_path: Path, writer_now: float, reader_now: float) -> tuple[TimeRotatingLog, ...]:
-    """A writer and a reader of one log, each with a clock of its own."""
-    writer = TimeRotatingLog(tmp_path / "events", clock=Clock(writer_now))
-    reader = TimeRotatingLog(tmp_path / "events", clock=Clock(reader_now))
-    return writer, reader
+def logs(
+    tmp_path: Path, writer_now: float, reader_now: float
+) -> tuple[TimeRotatingLog, TimeRotatingLog, Clock, Clock]:
+    """A writer and a reader of one log, each with a clock of its own (set
+    the clocks to move them)."""
+    writer_clock, reader_clock = Clock(writer_now), Clock(reader_now)
+    writer = TimeRotatingLog(tmp_path / "events", clock=writer_clock)
+    reader = TimeRotatingLog(tmp_path / "events", clock=reader_clock)
+    return writer, reader, writer_clock, reader_clock
 
 
 def read(reader: TimeRotatingLog, pointer: str | None) -> list[tuple[list[str], str]]:
@@ -47,14 +51,14 @@ def read(reader: TimeRotatingLog, pointer: str | None) -> list[tuple[list[str], 
 
 
 def test_a_descheduled_writers_record_is_read_after_the_next_hour(tmp_path: Path) -> None:
-    writer, reader = logs(tmp_path, H1 + 3599.99, H2 + 5)
+    writer, reader, writer_clock, _ = logs(tmp_path, H1 + 3599.99, H2 + 5)
     writer.write([rec("a")])
-    writer.clock = Clock(H2 + 1)
+    writer_clock.now = H2 + 1
     writer.write([rec("b")])
     first = read(reader, None)
     assert [r for r, _ in first] == [rec("a"), rec("b")]
     # A writer that chose H1's file at 59:59.99 and was descheduled appends now.
-    writer.clock = Clock(H1 + 3599.99)
+    writer_clock.now = H1 + 3599.99
     writer.write([rec("late")])
     pointer = first[-1][1]
     late = read(reader, pointer)
@@ -68,12 +72,12 @@ def test_a_descheduled_writers_record_is_read_after_the_next_hour(tmp_path: Path
 def test_a_writer_whose_clock_steps_back_into_an_hour_without_a_file_is_read(
     tmp_path: Path,
 ) -> None:
-    writer, reader = logs(tmp_path, H2 + 2, H2 + 60)
+    writer, reader, writer_clock, _ = logs(tmp_path, H2 + 2, H2 + 60)
     writer.write([rec("b")])
     (_, pointer), *_ = read(reader, None)
-    writer.clock = Clock(H1 + 3500)  # NTP stepped the clock back across the hour
+    writer_clock.now = H1 + 3500  # NTP stepped the clock back across the hour
     writer.write([rec("c")])
-    writer.clock = Clock(H2 + 70)
+    writer_clock.now = H2 + 70
     writer.write([rec("d")])
     got = read(reader, pointer)
     assert [r for r, _ in got] == [rec("c"), rec("d")]
@@ -85,16 +89,16 @@ def test_resuming_at_every_pointer_yields_exactly_the_rest(tmp_path: Path) -> No
     # passes over the log again and again from where it stopped, as the
     # server does between commits, reads each record once.
     chooser = random.Random(7)
-    writer, reader = logs(tmp_path, H1, H1)
+    writer, reader, writer_clock, reader_clock = logs(tmp_path, H1, H1)
     written: list[list[str]] = []
     pointer = None
     got: list[list[str]] = []
     for step in range(300):
         now = H1 + step * 30  # 2.5 hours in all
-        reader.clock = Clock(now + 1)
+        reader_clock.now = now + 1
         for _ in range(chooser.randrange(3)):
             # Mostly now, sometimes a little late (a stepped-back clock).
-            writer.clock = Clock(now - chooser.choice([0, 0, 0, 40, 200]))
+            writer_clock.now = now - chooser.choice([0, 0, 0, 40, 200])
             record = rec(f"r{len(written)}")
             writer.write([record])
             written.append(record)
@@ -110,46 +114,46 @@ def test_resuming_at_every_pointer_yields_exactly_the_rest(tmp_path: Path) -> No
 
 
 def test_late_writes_after_the_grace_are_left(tmp_path: Path) -> None:
-    writer, reader = logs(tmp_path, H1 + 10, H2 + 10)
+    writer, reader, writer_clock, reader_clock = logs(tmp_path, H1 + 10, H2 + 10)
     writer.write([rec("a")])
-    writer.clock = Clock(H2 + 10)
+    writer_clock.now = H2 + 10
     writer.write([rec("b")])
     *_, (_, pointer) = read(reader, None)
     assert pointer.endswith(f";{H1}:{size('a')}")
-    writer.clock = Clock(H1 + 3599)
+    writer_clock.now = H1 + 3599
     writer.write([rec("in time")])  # before the grace ended; the reader looks only now
-    writer.clock = Clock(H2 + 20)
+    writer_clock.now = H2 + 20
     writer.write([rec("c")])
-    reader.clock = Clock(H2 + LATE_WRITE_GRACE + 1)
+    reader_clock.now = H2 + LATE_WRITE_GRACE + 1
     got = read(reader, pointer)
     # What H1 held is read, then H1 is left: the pointer no longer names it.
     assert [r for r, _ in got] == [rec("in time"), rec("c")]
     assert got[-1][1] == f"events.{H2}:{size('b') + size('c')}"
-    writer.clock = Clock(H1 + 3599)
+    writer_clock.now = H1 + 3599
     writer.write([rec("too late")])
     assert read(reader, got[-1][1]) == []
 
 
 def test_a_followed_file_that_is_deleted_is_left_when_its_grace_ends(tmp_path: Path) -> None:
-    writer, reader = logs(tmp_path, H1 + 10, H2 + 10)
+    writer, reader, writer_clock, reader_clock = logs(tmp_path, H1 + 10, H2 + 10)
     writer.write([rec("a")])
-    writer.clock = Clock(H2 + 10)
+    writer_clock.now = H2 + 10
     writer.write([rec("b")])
     *_, (_, pointer) = read(reader, None)
     os.unlink(tmp_path / f"events.{H1}")
     writer.write([rec("c")])
     got = read(reader, pointer)
     assert got == [(rec("c"), f"events.{H2}:{size('b') + size('c')};{H1}:{size('a')}")]
-    reader.clock = Clock(H2 + LATE_WRITE_GRACE + 1)
+    reader_clock.now = H2 + LATE_WRITE_GRACE + 1
     writer.write([rec("d")])
     end = size("b") + size("c") + size("d")
     assert read(reader, got[-1][1]) == [(rec("d"), f"events.{H2}:{end}")]
 
 
 def test_an_unfinished_late_line_waits_for_its_newline(tmp_path: Path) -> None:
-    writer, reader = logs(tmp_path, H1 + 10, H2 + 10)
+    writer, reader, writer_clock, _ = logs(tmp_path, H1 + 10, H2 + 10)
     writer.write([rec("a")])
-    writer.clock = Clock(H2 + 10)
+    writer_clock.now = H2 + 10
     writer.write([rec("b")])
     *_, (_, pointer) = read(reader, None)
     late = "\t".join(rec("late")).encode() + b"\n"
@@ -162,25 +166,25 @@ def test_an_unfinished_late_line_waits_for_its_newline(tmp_path: Path) -> None:
 
 
 def test_passed_files_out_of_their_grace_are_not_followed(tmp_path: Path) -> None:
-    writer, reader = logs(tmp_path, H1 + 10, H3 + 10)
+    writer, reader, writer_clock, _ = logs(tmp_path, H1 + 10, H3 + 10)
     writer.write([rec("a")])
-    writer.clock = Clock(H2 + 10)
+    writer_clock.now = H2 + 10
     writer.write([rec("b")])
-    writer.clock = Clock(H3 + 10)
+    writer_clock.now = H3 + 10
     writer.write([rec("c")])
     # H2 ended 10 s ago, H1 an hour before: only H2 is still followed.
     assert read(reader, None)[-1][1] == f"events.{H3}:{size('c')};{H2}:{size('b')}"
 
 
 def test_a_stay_alive_reader_reads_late_writes(tmp_path: Path) -> None:
-    writer, reader = logs(tmp_path, H1 + 10, H2 + 10)
+    writer, reader, writer_clock, _ = logs(tmp_path, H1 + 10, H2 + 10)
     writer.write([rec("a")])
-    writer.clock = Clock(H2 + 10)
+    writer_clock.now = H2 + 10
     writer.write([rec("b")])
     reader.poll_interval = 0.001
     follower = reader.process(stay_alive=True)
     assert [next(follower)[0], next(follower)[0]] == [rec("a"), rec("b")]
-    writer.clock = Clock(H1 + 20)
+    writer_clock.now = H1 + 20
     writer.write([rec("late")])
     assert next(follower)[0] == rec("late")
     follower.close()
@@ -233,7 +237,7 @@ def full_disk_once(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_torn_write_is_never_glued_to_the_next_record(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, next_writer: str
 ) -> None:
-    writer, reader = logs(tmp_path, H1 + 10, H1 + 10)
+    writer, reader, _, _ = logs(tmp_path, H1 + 10, H1 + 10)
     writer.write([rec("a")])
     full_disk_once(monkeypatch)
     with pytest.raises(OSError, match="No space left"):

@@ -60,7 +60,7 @@ def test_a_line_says_events_rate_and_bytes_behind(tmp_path: Path) -> None:
     with open_store(tmp_path) as store:
         worker = make_worker(log, store)
         stream = io.StringIO()
-        status = StatusLine(worker, log, stream)
+        status = StatusLine(worker.progress, log, stream)
         status.report()  # before the worker has read anything
         worker.run(threading.Event(), once=True)
         status.report()
@@ -76,14 +76,14 @@ def test_behind_is_what_follows_the_workers_pointer(tmp_path: Path) -> None:
     offset = int(pointers[9].rpartition(":")[2])
     worker.progress.pointer = pointers[9]
     stream = io.StringIO()
-    StatusLine(worker, log, stream).report()
+    StatusLine(worker.progress, log, stream).report()
     assert lines(stream)[0][1] == f"{size - offset:,} bytes"
 
 
 def test_lines_repeat_every_few_seconds_until_stopped(tmp_path: Path) -> None:
     worker, log, _ = counted_worker(tmp_path)
     stream = io.StringIO()
-    status = StatusLine(worker, log, stream, every=0.001)
+    status = StatusLine(worker.progress, log, stream, every=0.001)
     status.start()
     deadline = time.monotonic() + WAIT
     while stream.getvalue().count("\n") < 3 and time.monotonic() < deadline:
@@ -101,7 +101,7 @@ def test_lines_repeat_every_few_seconds_until_stopped(tmp_path: Path) -> None:
 def test_stop_without_start_writes_one_line(tmp_path: Path) -> None:
     worker, log, _ = counted_worker(tmp_path)
     stream = io.StringIO()
-    StatusLine(worker, log, stream).stop()
+    StatusLine(worker.progress, log, stream).stop()
     assert [(events, behind) for events, behind, _ in lines(stream)] == [("14", "0 bytes")]
 
 
@@ -113,7 +113,7 @@ def test_a_reader_without_remaining_is_behind_by_unknown(tmp_path: Path) -> None
         worker.run(threading.Event(), once=True)
         assert store.load_pointer() == "13"
     stream = io.StringIO()
-    StatusLine(worker, memory, stream).report()
+    StatusLine(worker.progress, memory, stream).report()
     assert [(events, behind) for events, behind, _ in lines(stream)] == [("14", "unknown")]
 
 
@@ -123,7 +123,7 @@ def test_remaining_failing_is_behind_by_unknown(tmp_path: Path) -> None:
     (tmp_path / "not-a-directory").write_text("")
     broken = TimeRotatingLog(tmp_path / "not-a-directory" / "events")
     stream = io.StringIO()
-    StatusLine(worker, broken, stream).report()
+    StatusLine(worker.progress, broken, stream).report()
     assert lines(stream)[0][1] == "unknown"
 
 
@@ -131,7 +131,7 @@ def test_a_pointer_of_another_log_is_behind_by_unknown(tmp_path: Path) -> None:
     worker, log, _ = counted_worker(tmp_path)
     worker.progress.pointer = "other-log.1764000000:10"
     stream = io.StringIO()
-    StatusLine(worker, log, stream).report()
+    StatusLine(worker.progress, log, stream).report()
     assert lines(stream)[0][1] == "unknown"
 
 
@@ -142,7 +142,7 @@ def test_the_bar_redraws_one_line_and_ends_it_on_stop(tmp_path: Path) -> None:
     with open_store(tmp_path) as store:
         worker = make_worker(log, store)
         stream = io.StringIO()
-        status = StatusLine(worker, log, stream, bar=True)
+        status = StatusLine(worker.progress, log, stream, bar=True)
         assert status.every == 0.5
         status.start()  # the whole log is ahead: that is the bar's 100%
         # Half way: done is the share of the log's bytes behind the pointer.
@@ -168,7 +168,7 @@ def test_the_bar_of_an_empty_log_is_full(tmp_path: Path) -> None:
     with open_store(tmp_path) as store:
         worker = make_worker(log, store)
         stream = io.StringIO()
-        status = StatusLine(worker, log, stream, bar=True)
+        status = StatusLine(worker.progress, log, stream, bar=True)
         status.start()
         status.stop()
     assert stream.getvalue().endswith(f"\r[{'#' * 30}] 100.0% 0 events 0/s\n")

@@ -1,9 +1,9 @@
 """The buckets of the rollups that depend on time, reused while they hold.
 
 Consecutive events mostly fall in the same day, week and month. When every
-timed rollup can say the period its bucket holds for (a
-``period(timestamp) -> (start, end, bucket)`` method, as the built-in ones
-have), the buckets are handed out as one tuple for every time in all of
+timed rollup can say the period its bucket holds for (each is a
+:class:`~manhattan.backend.model.PeriodicRollup`, as the built-in ones
+are), the buckets are handed out as one tuple for every time in all of
 those periods: the aggregator compares tuples by identity to skip work.
 
 Internal: not part of the public API (see :mod:`manhattan`).
@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from manhattan.backend.model import Rollup, Visit
+from manhattan.backend.model import PeriodicRollup, Rollup, Visit
 
 
 class TimedBuckets:
@@ -24,9 +24,15 @@ class TimedBuckets:
     def __init__(self, rollups: Sequence[Rollup]) -> None:
         self.rollups = list(rollups)
         self.indexes = [i for i, rollup in enumerate(self.rollups) if not rollup.per_visitor]
-        self._periodic = all(
-            callable(getattr(self.rollups[i], "period", None)) for i in self.indexes
-        )
+        timed = [self.rollups[i] for i in self.indexes]
+        # callable(): a user's rollup may hold some other "period" attribute.
+        periodic = [
+            rollup
+            for rollup in timed
+            if isinstance(rollup, PeriodicRollup) and callable(rollup.period)
+        ]
+        # All or nothing: one rollup without periods leaves nothing to reuse.
+        self._periodic = periodic if len(periodic) == len(timed) else None
         # (start, end, buckets): the buckets hold for every time in [start, end).
         self._held: tuple[float, float, tuple[str, ...]] = (0.0, 0.0, ())
 
@@ -37,13 +43,14 @@ class TimedBuckets:
         start, end, cached = self._held
         if start <= timestamp < end:
             return cached
-        rollups = self.rollups
-        if not self._periodic:
+        periodic = self._periodic
+        if periodic is None:
+            rollups = self.rollups
             return tuple(rollups[i].bucket(timestamp, visit) for i in self.indexes)
         start, end = -math.inf, math.inf
         buckets = []
-        for i in self.indexes:
-            low, high, bucket = rollups[i].period(timestamp)  # type: ignore[attr-defined]
+        for rollup in periodic:
+            low, high, bucket = rollup.period(timestamp)
             start, end = max(start, low), min(end, high)
             buckets.append(bucket)
         found = tuple(buckets)

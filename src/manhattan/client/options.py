@@ -17,21 +17,11 @@ import argparse
 import os
 from typing import Any, TextIO
 
+from manhattan import _cli
 from manhattan.client import DEFAULT_CONNECT, DEFAULT_WAIT, Client
 
 BROKEN_PIPE_STATUS = 141
 """The exit status after the reader of the output went away (128 + SIGPIPE)."""
-
-
-def milliseconds(text: str) -> int:
-    """A positive whole number of milliseconds (an argparse ``type``)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number of milliseconds: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return value
 
 
 def add_connection_flags(parser: argparse.ArgumentParser, wait: int = DEFAULT_WAIT) -> None:
@@ -43,7 +33,7 @@ def add_connection_flags(parser: argparse.ArgumentParser, wait: int = DEFAULT_WA
     )
     parser.add_argument(
         "--wait",
-        type=milliseconds,
+        type=_cli.milliseconds,
         default=wait,
         help=f"how long each call waits for a reply, in ms (default {wait})",
     )
@@ -66,13 +56,13 @@ def curve_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"curve_server_key": args.curve_server_key, "curve_secret_key": args.curve_secret_key}
 
 
-def open_client(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Client:
+def open_client(args: argparse.Namespace) -> Client:
     """The client the flags describe; a usage error (exit 2) naming what is
     wrong with the address or a key file."""
     try:
         return Client(args.connect, args.wait, **curve_options(args))
     except ValueError as exc:
-        parser.error(str(exc))
+        _cli.fail(exc)
 
 
 def end_broken_pipe(stream: TextIO) -> int:

@@ -16,15 +16,18 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from manhattan import _cli
 from manhattan.backend.model import QUERY_NAMES, Queries
 from manhattan.client import Client, ServerError
 from manhattan.client.options import add_connection_flags, end_broken_pipe, open_client
 
+PROGRAM = "manhattan-client"
+
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line; argparse exits with status 2 on bad flags."""
-    parser = argparse.ArgumentParser(
-        prog="manhattan-client",
+    """The command line (a bad one ends the command with status 2)."""
+    parser = _cli.Parser(
+        prog=PROGRAM,
         description="Open a Python shell with `client`, connected to a Manhattan server; "
         "or, with `ping`, check that the server answers; with `filtered`, list the "
         "events it did not count, by reason.",
@@ -103,11 +106,15 @@ def filtered(client: Client) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the shell until end of input (or ``ping``); the exit status, 141
-    when the reader of the output went away."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    with open_client(parser, args) as client:
+    """Run the shell until end of input (or ``ping``); the exit status: 2
+    for a bad command line, 1 when ``ping`` or ``filtered`` gets no answer,
+    141 when the reader of the output went away."""
+    return _cli.run(PROGRAM, lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    with open_client(args) as client:
         try:
             if args.command == "ping":
                 status = ping(client)

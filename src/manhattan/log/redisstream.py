@@ -1,7 +1,7 @@
 """A log on Redis Streams, partitioned by visitor.
 
 ``RedisStreamLog(url, stream, partitions)`` appends each record to the stream
-``f"{stream}:{i}"`` where ``i = partition_of(record[3], partitions)``: every
+``f"{stream}:{i}"`` where ``i = partition_of(visitor id, partitions)``: every
 record of a visitor goes to the same partition, in write order, so workers
 that own whole partitions see each visitor's events in order.
 
@@ -37,17 +37,14 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from manhattan.log import Record
 from manhattan.log.fallback import Fallback, default_path
 from manhattan.log.text import MalformedLineError, decode_line, encode_record
+from manhattan.records.layout import VISITOR_FIELD, Record
 
 logger = logging.getLogger(__name__)
 
 FIELD = b"r"
 """The entry field holding the encoded record."""
-
-VISITOR_FIELD = 3
-"""Index of the visitor id in a record: the partitioning key."""
 
 
 def partition_of(visitor_id: str, partitions: int) -> int:

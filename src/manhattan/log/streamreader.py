@@ -10,8 +10,9 @@ yet are absent). The store keeps it as one row per partition,
 ``f"stream:{stream}:{i}"`` (:meth:`StreamReader.pointer_name`), so workers
 sharing one database never overwrite each other's positions, and a
 partition can later move to another worker with its position.
-:class:`StreamStore` does that translation around a store, so the worker's
-single pointer and its counts still commit in one transaction.
+:class:`~manhattan.server.streamstore.StreamStore`, beside the worker, does
+that translation around a store, so the worker's single pointer and its
+counts still commit in one transaction (a log knows nothing of stores).
 
 The owned partitions may change while the reader runs, between batches:
 :meth:`StreamReader.take` adds a partition at its committed position, and
@@ -22,19 +23,15 @@ has not committed, :meth:`StreamReader.drop` them, and read on.
 
 from __future__ import annotations
 
-import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Protocol
+from collections.abc import Callable, Iterable, Iterator
 
 import redis
 
-from manhattan.backend.model import Batch, Store
 from manhattan.exceptions import PartitionsRevokedError as PartitionsRevokedError
 from manhattan.log import Record
-from manhattan.log.redisstream import read_partition, trim_partition
+from manhattan.log.redisstream import read_partition
 
-logger = logging.getLogger(__name__)
 START = "0-0"
 """The id before every entry: where an unread partition starts."""
 
@@ -49,10 +46,12 @@ class StreamReader:
     up to ``size()`` entries each, until all are drained. A visitor's events
     are all in one partition, so this keeps each visitor's order.
 
-    With ``trim`` (the default), :class:`StreamStore` deletes what a commit
-    has made safe: the entries below each partition's committed position.
-    That bounds the stream's memory when this worker is the partitions'
-    only consumer; pass ``trim=False`` when other consumers read them too.
+    With ``trim`` (the default), the worker's store
+    (:class:`~manhattan.server.streamstore.StreamStore`) deletes what a
+    commit has made safe: the entries below each partition's committed
+    position. That bounds the stream's memory when this worker is the
+    partitions' only consumer; pass ``trim=False`` when other consumers
+    read them too.
     """
 
     def __init__(
@@ -170,57 +169,4 @@ class StreamReader:
                 self._changes(positions, active)
 
 
-class PointerStore(Store, Protocol):
-    """A store that also keeps named pointers (``Batch.pointers``)."""
-
-    def load_pointers(self, names: Sequence[str]) -> dict[str, str]:
-        """The stored pointers among ``names``."""
-        ...
-
-
-class StreamStore:
-    """``store`` as a worker reading ``reader`` sees it: the worker's
-    pointer is committed as one named pointer per owned partition, in the
-    batch's own transaction, and never as the file log's pointer."""
-
-    def __init__(self, store: PointerStore, reader: StreamReader) -> None:
-        self.store = store
-        self.reader = reader
-
-    def load_pointer(self) -> str | None:
-        """The owned partitions' committed positions as one pointer (``None``: none yet)."""
-        names = {self.reader.pointer_name(p): p for p in self.reader.partitions}
-        stored = self.store.load_pointers(list(names))
-        positions = {names[name]: entry_id for name, entry_id in stored.items()}
-        return self.reader.format_pointer(positions) if positions else None
-
-    def load_visitors(self, visitor_ids: Sequence[str]) -> dict[str, str]:
-        """The stored states of those of ``visitor_ids`` the store has."""
-        return self.store.load_visitors(visitor_ids)
-
-    def commit(self, batch: Batch) -> None:
-        """Commit ``batch`` with its pointer split into per-partition pointers,
-        then (with the reader's ``trim``) trim what the commit made safe."""
-        positions: dict[int, str] = {}
-        if batch.pointer is not None:
-            positions = self.reader.parse_pointer(batch.pointer)
-            batch.pointers.update(
-                {self.reader.pointer_name(p): entry_id for p, entry_id in positions.items()}
-            )
-            batch.pointer = None
-        self.store.commit(batch)
-        if self.reader.trim:
-            self._trim(positions)
-
-    def _trim(self, positions: dict[int, str]) -> None:
-        reader = self.reader
-        try:
-            for partition, entry_id in positions.items():
-                # The committed entry itself stays: XTRIM MINID keeps ids >= it.
-                trim_partition(reader.client, reader.stream, partition, entry_id)
-        except redis.RedisError as exc:
-            # Only memory is at stake: the next commit trims again.
-            logger.warning("could not trim stream %s (%s)", reader.stream, exc)
-
-
-__all__ = ["PartitionsRevokedError", "PointerStore", "StreamReader", "StreamStore"]
+__all__ = ["PartitionsRevokedError", "StreamReader"]

@@ -13,10 +13,11 @@ import re
 from collections.abc import Sequence
 
 from manhattan.exceptions import MalformedLineError as MalformedLineError
-from manhattan.log import Record
+from manhattan.records.layout import COMMON_FIELDS, Record
 
-MIN_FIELDS = 5
-"""version, kind, timestamp, visitor id, site id: anything shorter is not a record."""
+MIN_FIELDS = COMMON_FIELDS
+"""version, kind, timestamp, visitor id, site id: anything shorter is not a
+record (:data:`manhattan.records.layout.COMMON_FIELDS`, under its old name)."""
 
 
 # What unicode_escape may legally hold; anything else (say ``\q``, or an octal

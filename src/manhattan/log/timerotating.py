@@ -102,12 +102,17 @@ class TimeRotatingLog:
 
     # Writing
 
-    def write(self, records: Sequence[Sequence[str]]) -> None:
-        """Append ``records`` to the current hour's file in one write."""
+    def write(self, records: Sequence[Sequence[str]], *, at: float | None = None) -> None:
+        """Append ``records`` to the current hour's file in one write.
+
+        ``at`` is the wall-clock time that chooses the hour file instead of
+        ``clock()``: for a writer that names the file before it writes, as
+        ``manhattan-log-server`` does in its intent.
+        """
         data = encode_records(records)
         if not data:
             return
-        hour = int(self.clock()) // HOUR * HOUR
+        hour = int(self.clock() if at is None else at) // HOUR * HOUR
         # Held across the write so another thread's rotation or close() cannot
         # close this descriptor (or let its number be reused) mid-write.
         with self._lock:

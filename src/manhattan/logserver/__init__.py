@@ -52,4 +52,9 @@ else writes to the log path. A state that records an intent for another
 queue stops the server at start (exit 2) rather than guess. Bad entries
 (not JSON, not a list of records) are logged, counted and removed with
 their batch, so they never block the queue.
+
+Modules: :mod:`~manhattan.logserver.protocol` (the intent and the choice
+of step 3, pure), :mod:`~manhattan.logserver.server` (the steps, the files
+and the loop), :mod:`~manhattan.logserver.cli` (the command line; it also
+re-exports the names the other two define, where they were before).
 """

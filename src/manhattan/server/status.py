@@ -9,11 +9,13 @@ import threading
 import time
 from typing import TextIO
 
-from manhattan.server.worker import Worker
+from manhattan.log import Lagging
+from manhattan.server.worker import Progress
 
 
 class StatusLine:
-    """Reports events/s and how far behind the log's end the worker is.
+    """Reports events/s from a worker's ``progress`` and how far behind the
+    log's end it is (when ``reader`` is :class:`~manhattan.log.Lagging`).
 
     With ``bar`` it redraws a progress bar on one terminal line; otherwise
     it writes a line every ``every`` seconds.
@@ -21,14 +23,14 @@ class StatusLine:
 
     def __init__(
         self,
-        worker: Worker,
+        progress: Progress,
         reader: object,
         stream: TextIO,
         *,
         bar: bool = False,
         every: float = 10.0,
     ) -> None:
-        self.worker = worker
+        self.progress = progress
         self.reader = reader
         self.stream = stream
         self.bar = bar
@@ -58,18 +60,17 @@ class StatusLine:
             self.report()
 
     def _behind(self) -> int | None:
-        remaining = getattr(self.reader, "remaining", None)
-        if remaining is None:
+        if not isinstance(self.reader, Lagging):
             return None
         try:
-            return int(remaining(self.worker.progress.pointer))
+            return int(self.reader.remaining(self.progress.pointer))
         except (OSError, ValueError):
             return None
 
     def report(self) -> None:
         """Write one status line (or redraw the bar)."""
         now = time.monotonic()
-        events = self.worker.progress.events
+        events = self.progress.events
         then, before = self._last
         rate = (events - before) / (now - then) if now > then else 0.0
         self._last = (now, events)

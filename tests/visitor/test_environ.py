@@ -7,13 +7,14 @@ import json
 import pytest
 import webob
 
-from manhattan.web.environ import (
+from manhattan.visitor.environ import (
     MAX_HEADER_VALUE_LENGTH,
     MAX_USER_AGENT_LENGTH,
     header_key,
     header_text,
     page_record_from_environ,
 )
+from manhattan.web.rules import anonymize_ip
 
 
 @pytest.mark.parametrize(
@@ -59,7 +60,7 @@ def test_page_record_from_environ_matches_webob() -> None:
         "3",
         request.environ,
         [("X-City", "HTTP_X_CITY"), ("X-Missing", "HTTP_X_MISSING")],
-        anonymize=True,
+        anonymize=anonymize_ip,
     )
     assert record[:10] == [
         "1",

@@ -1,7 +1,8 @@
 """Reading what a page record needs from a WSGI environ (no I/O).
 
-Shared by ``Visitor.page(request)`` and the WSGI middleware, so both record
-the same fields for the same request.
+Shared by ``Visitor.page(request)`` and every middleware (the ASGI and
+Django ones build a WSGI-style environ first), so all record the same
+fields for the same request.
 
 Internal: not part of the public API (see :mod:`manhattan`).
 """
@@ -9,12 +10,11 @@ Internal: not part of the public API (see :mod:`manhattan`).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
 from manhattan.visitor.records import Record, page_record
-from manhattan.web.rules import anonymize_ip
 
 MAX_USER_AGENT_LENGTH = 512
 """The most characters of a ``User-Agent`` written into a page record.
@@ -78,20 +78,21 @@ def page_record_from_environ(
     site_id: str,
     environ: Mapping[str, Any],
     record_headers: Sequence[tuple[str, str]] = (),
-    anonymize: bool = False,
+    anonymize: Callable[[str], str] | None = None,
 ) -> Record:
     """The page record of a request.
 
     ``record_headers`` holds ``(header name, environ key)`` pairs (see
     :func:`header_key`); when given, the headers present go into the
-    record's trailing JSON field. ``anonymize`` shortens the IP address.
+    record's trailing JSON field. ``anonymize`` (the middleware's
+    ``anonymize_ip`` rule) rewrites the client address before it is written.
     The user agent and the recorded header values are cut to
     :data:`MAX_USER_AGENT_LENGTH` and :data:`MAX_HEADER_VALUE_LENGTH`
     characters.
     """
     ip = environ.get("REMOTE_ADDR") or ""
-    if anonymize:
-        ip = anonymize_ip(ip)
+    if anonymize is not None:
+        ip = anonymize(ip)
     headers = None
     if record_headers:
         headers = {
