@@ -1,9 +1,10 @@
-"""`make demo`: the shop, its visitors, manhattan-server over the log, the
-results, and the dashboard's address.
+"""`make demo`: the shop, its visitors, a QA link, manhattan-server over
+the log, the results, and the dashboard's address.
 
 Run from the project root: ``python -m demo.run [--people N] [--bots N]
-[--data DIR] [--serve [--port N]]``. With ``--serve`` the server and the
-dashboard stay up until Ctrl-C (``make demo DEMO_ARGS=--serve``).
+[--data DIR] [--serve [--port N]]``. With ``--serve`` the server, the
+dashboard and the shop (for the QA link) stay up until Ctrl-C
+(``make demo DEMO_ARGS=--serve``).
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from socketserver import ThreadingMixIn
 from urllib.request import urlopen
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from demo.shop import BANNER_TEST, BUTTON_TEST, DemoVisitor, make_app
-from demo.traffic import Tally, simulate
+from demo.shop import BANNER_TEST, BUTTON, BUTTON_TEST, SECRET, DemoVisitor, make_app
+from demo.traffic import BUTTON as BUTTON_CLASS
+from demo.traffic import CHROME, Browser, Tally, simulate
 from manhattan.client import Client
 from manhattan.client.report import render
 from manhattan.dashboard import make_app as make_dashboard
 from manhattan.dashboard import make_server as make_dashboard_server
+from manhattan.experiments import force_link
 
 GOALS = ["viewed page", "Added To Cart", "Began Checkout", "Purchased", "Abandoned Cart"]
 ABANDONED = "Abandoned Cart|Added To Cart|Began Checkout"
@@ -73,6 +76,22 @@ def table(client: Client, test: str) -> str:
         + "  ".join(f"{'$' + format(values[p][0], ',.2f'):>10}" for p in populations)
     )
     return "\n".join(lines)
+
+
+def qa_link(base: str, population: str = "orange") -> str:
+    """A QA link to a product page showing ``population`` of the button
+    test, checked: it shows that button on two pages of the browser's
+    session (the link's parameter, then the cookie it set)."""
+    link = force_link(f"{base}/product/1", SECRET, BUTTON, population)
+    # No images loaded: like a bot, this check is never counted as a visitor.
+    browser = Browser(base, CHROME, False, Tally())
+    shown = []
+    for path in (link.removeprefix(base), "/product/2"):
+        found = BUTTON_CLASS.search(browser.get(path))
+        shown.append(found.group(1).decode() if found else None)
+    if shown != [population, population]:
+        raise RuntimeError(f"the QA link showed {shown}, not {population} twice: {link}")
+    return link
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,13 +169,27 @@ def run(args: argparse.Namespace, bind: str, dashboard_server: WSGIServer) -> in
         tally.bots += share.bots
         tally.requests += share.requests
     DemoVisitor.days_ago = 0
-    httpd.shutdown()
     print(
         f"shop at {base}: {tally.people} people and {tally.bots} bots made "
         f"{tally.requests:,} requests over {DAYS} (simulated) days "
         f"in {time.monotonic() - began:.1f} s"
     )
+    try:
+        return report(args, bind, dashboard_server, log_path, url, tally, qa_link(base))
+    finally:
+        httpd.shutdown()
 
+
+def report(
+    args: argparse.Namespace,
+    bind: str,
+    dashboard_server: WSGIServer,
+    log_path: str,
+    url: str,
+    tally: Tally,
+    link: str,
+) -> int:
+    """Count the log, print the results and the QA link, show the dashboard."""
     count = server_command("--path", log_path, "--url", url, "--complex", ABANDONED, "--once")
     subprocess.run(count, check=True)
     print(f"manhattan-server --once counted {log_path}.* into {url}")
@@ -174,6 +207,11 @@ def run(args: argparse.Namespace, bind: str, dashboard_server: WSGIServer) -> in
             print("\nmanhattan-report (the analysis of the button test):\n")
             goals = ["Added To Cart", "Purchased", "Abandoned Cart"]
             print(render(client.analyze(BUTTON_TEST, goals)))
+        print(
+            f"\nQA link: {link}\n  shows the orange button to whoever opens it, for their "
+            f"browser session,\n  and records nothing of the {BUTTON_TEST} test for them "
+            "(checked on two pages" + (")" if args.serve else "; --serve keeps the shop up)")
+        )
         show_dashboard(dashboard_server, args.serve)
     finally:
         serve.terminate()
@@ -191,7 +229,11 @@ def show_dashboard(httpd: WSGIServer, keep_up: bool) -> None:
             status = page.status
         print(f"\ndashboard: {url} (answered {status})")
         if keep_up:
-            print("serving the dashboard and the query server until Ctrl-C", flush=True)
+            print(
+                "serving the dashboard, the query server and the shop (for the QA link) "
+                "until Ctrl-C",
+                flush=True,
+            )
             stop = threading.Event()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(signum, lambda number, frame: stop.set())

@@ -1,4 +1,4 @@
-"""A tiny WSGI shop, wrapped in Manhattan, with a split test and valued goals."""
+"""A tiny WSGI shop, wrapped in Manhattan, with two declared experiments and valued goals."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from webob import Request, Response
 
+from manhattan.experiments import Experiment
 from manhattan.log.timerotating import TimeRotatingLog
 from manhattan.middleware import ManhattanMiddleware
 from manhattan.visitor import CURRENCY, SUM, Visitor
@@ -17,6 +18,18 @@ PRODUCTS = {"1": ("Blue Widget", 12.50), "2": ("Red Gadget", 30.00), "3": ("Gree
 BUTTON_TEST = "Checkout Button"
 BUTTONS = ["green", "orange"]
 BANNER_TEST = "Free Shipping Banner"
+SECRET = "demo secret, not for production"
+
+# Each test declares what it is judged on: the analysis, the dashboard and
+# the report read the plan from the split records, with no other setup.
+BUTTON = Experiment(
+    BUTTON_TEST,
+    BUTTONS,
+    goal="Added To Cart",
+    guardrails=["Purchased"],
+    minimum_effect=0.2,
+)
+BANNER = Experiment(BANNER_TEST, {"shown": 1, "hidden": 3}, goal="Purchased", minimum_effect=0.2)
 
 
 def page(title: str, body: str) -> Response:
@@ -30,8 +43,8 @@ def page(title: str, body: str) -> Response:
 def shop(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     request = Request(environ)
     visitor: Visitor = environ["manhattan.visitor"]
-    button = visitor.split(BUTTON_TEST, BUTTONS)
-    banner = visitor.split(BANNER_TEST, {"shown": 1, "hidden": 3})
+    button = visitor.split(BUTTON)
+    banner = visitor.split(BANNER)
     path = request.path_info
     if path == "/":
         links = "".join(
@@ -79,9 +92,7 @@ class DemoVisitor(Visitor):
         return time.time() - DemoVisitor.days_ago * 86_400
 
 
-def make_app(
-    log_path: str, secret: str = "demo secret, not for production"
-) -> ManhattanMiddleware:
+def make_app(log_path: str, secret: str = SECRET) -> ManhattanMiddleware:
     """The shop wrapped in the middleware, logging to hourly files at ``log_path``."""
     return ManhattanMiddleware(
         shop,

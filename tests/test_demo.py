@@ -1,4 +1,4 @@
-"""`make demo` end to end, small: the shop, its visitors, the server, the table."""
+"""`make demo` end to end, small: the shop, its visitors, a QA link, the server, the table."""
 
 from __future__ import annotations
 
@@ -9,6 +9,11 @@ import subprocess
 import sys
 import urllib.request
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from demo.shop import SECRET
+
+from manhattan.experiments.links import FORCE_PARAMETER, LinkSigner
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,6 +50,12 @@ def test_demo_counts_people_and_not_bots(tmp_path: Path) -> None:
     assert (tmp_path / "manhattan.db").exists()
     assert "Checkout Button  (control: green)" in out
     assert "sample ratio: " in out
+    # One QA link, checked by the demo itself, that forces the orange button.
+    link = re.search(r"\nQA link: (http://127\.0\.0\.1:\d+/product/1\?\S+)\n  shows the", out)
+    assert link is not None, out
+    [token] = parse_qs(urlsplit(link.group(1)).query)[FORCE_PARAMETER]
+    assert LinkSigner(SECRET).verify(token) == {"Checkout Button": "orange"}
+    assert "(checked on two pages; --serve keeps the shop up)\n" in out
     assert re.search(r"\ndashboard: http://127\.0\.0\.1:\d+/ \(answered 200\)\n", out)
     assert "--serve" in out.splitlines()[-1]  # it ends by saying how to keep it up
 

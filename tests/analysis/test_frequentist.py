@@ -18,6 +18,7 @@ from manhattan.analysis.frequentist import (
     holm,
     sample_ratio_mismatch,
     sample_variance,
+    t_quantile,
     two_proportion_z_test,
     welch_t_test,
     wilson,
@@ -147,6 +148,54 @@ def test_welch_without_spread(
     t, df, p = welch_t_test(control, variant)
     assert (t, p) == expected
     assert math.isnan(df)
+
+
+def test_welch_where_a_variance_squared_underflows() -> None:
+    # Control without spread, the variant's variance of the mean about
+    # 7e-217: its square underflowed to 0 and df divided by zero (found by
+    # Hypothesis). With one arm's variance 0, df is the other's n - 1.
+    t, df, p = welch_t_test((2, 0.0, 0.0), (2, 5.188597233623687e-108, 2.6921541252767384e-215))
+    assert (t, df) == pytest.approx((1.0, 1.0), rel=1e-12)
+    assert p == pytest.approx(2 * float(scipy_stats.t.sf(t, df)), rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("control", "variant"),
+    [
+        pytest.param((1, 5.0, 25.0), (10, 50.0, 300.0), id="one-in-control"),
+        pytest.param((10, 50.0, 300.0), (0, 0.0, 0.0), id="none-in-variant"),
+    ],
+)
+def test_welch_needs_two_visitors_in_each_arm(
+    control: tuple[int, float, float], variant: tuple[int, float, float]
+) -> None:
+    with pytest.raises(ValueError, match="2 visitors or more in each arm"):
+        welch_t_test(control, variant)
+
+
+@pytest.mark.parametrize(
+    "df", [0.3, 1.0, 1.5, 2.0, 7.3, 30.0, 1e3, 2.2e3, 3e3, 1e6, 1e12, math.inf]
+)
+@pytest.mark.parametrize("p_value", [1e-10, 0.001, 0.05, 0.5, 0.999])
+def test_t_quantile_matches_scipy(df: float, p_value: float) -> None:
+    # From about df = 2,000 (at 5%) on, the Cornish-Fisher series is the
+    # quantile without Newton's step; infinite df is the normal's.
+    reference = float(scipy_stats.t.isf(p_value / 2, df))
+    assert t_quantile(df, p_value) == pytest.approx(reference, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("df", "p_value", "message"),
+    [
+        pytest.param(0.0, 0.05, "df must be positive", id="df-0"),
+        pytest.param(math.nan, 0.05, "df must be positive", id="df-nan"),
+        pytest.param(5.0, 0.0, "p_value must be between", id="p-0"),
+        pytest.param(5.0, 1.0, "p_value must be between", id="p-1"),
+    ],
+)
+def test_t_quantile_refuses_bad_arguments(df: float, p_value: float, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        t_quantile(df, p_value)
 
 
 def test_sample_variance_needs_two_visitors() -> None:

@@ -6,12 +6,21 @@ SciPy checks them through :mod:`manhattan.analysis.special`, ``bayes`` and
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
 import pytest
 
-from manhattan.analysis._numeric import bd0, lentz, normal_cdf, normal_pdf, stirlerr
+from manhattan.analysis._numeric import (
+    bd0,
+    clear_caches,
+    lentz,
+    normal_cdf,
+    normal_pdf,
+    remember,
+    stirlerr,
+)
 
 
 @pytest.mark.parametrize(
@@ -58,3 +67,20 @@ def test_the_normal_density_and_distribution_at_known_points() -> None:
     assert normal_cdf(0.0) == 0.5
     assert normal_cdf(1.959963984540054) == pytest.approx(0.975, rel=1e-14)
     assert normal_cdf(-1.959963984540054) == pytest.approx(0.025, rel=1e-13)
+
+
+def test_clear_caches_empties_every_registered_cache() -> None:
+    computed: list[int] = []
+
+    @remember
+    @functools.lru_cache(maxsize=4)
+    def square(x: int) -> int:
+        computed.append(x)
+        return x * x
+
+    assert square(3) == square(3) == 9
+    assert computed == [3]  # the second came from the cache
+    clear_caches()
+    assert square.cache_info().currsize == 0
+    assert square(3) == 9
+    assert computed == [3, 3]

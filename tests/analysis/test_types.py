@@ -8,12 +8,16 @@ from typing import Any
 
 import pytest
 
+from manhattan.analysis.plan import Plan
 from manhattan.analysis.report import analyze
 from manhattan.analysis.types import (
     Analysis,
+    Decision,
     ExpectedLoss,
     GoalResult,
+    Harm,
     Lift,
+    PlanResult,
     PopulationResult,
     SampleRatio,
     ValueResult,
@@ -21,7 +25,7 @@ from manhattan.analysis.types import (
 from manhattan.backend.model import TestStats
 
 NESTED: dict[type, dict[str, type]] = {
-    Analysis: {"srm": SampleRatio},
+    Analysis: {"srm": SampleRatio, "plan": PlanResult, "decision": Decision},
     PopulationResult: {"value": ValueResult, "lift": Lift, "expected_loss": ExpectedLoss},
     ValueResult: {"lift": Lift, "expected_loss": ExpectedLoss},
 }
@@ -32,6 +36,9 @@ def check(value: Any, shape: Any) -> int:
     required, optional = shape.__required_keys__, shape.__optional_keys__
     assert required <= value.keys() <= required | optional, (shape.__name__, sorted(value))
     checked = 1
+    if shape is Decision:
+        for harm in value["harmed_guardrails"]:
+            checked += check(harm, Harm)
     for key, inner in NESTED.get(shape, {}).items():
         if key in value:
             checked += check(value[key], inner)
@@ -39,6 +46,7 @@ def check(value: Any, shape: Any) -> int:
 
 
 def walk(analysis: Analysis) -> int:
+    """Check every level of an analysis; the dicts checked."""
     checked = check(analysis, Analysis)
     for goal in analysis["goals"].values():
         checked += check(goal, GoalResult)
@@ -70,13 +78,24 @@ STATS = {
 }
 
 
+HARMFUL = TestStats(
+    "Harm",
+    visitors={"a": 10_000, "b": 10_000},
+    goals={"Buy": {"a": (1000, 0.0, 0.0), "b": (1400, 0.0, 0.0)},
+           "Cart": {"a": (3000, 0.0, 0.0), "b": (2000, 0.0, 0.0)}},
+)  # fmt: skip
+
+
 @pytest.mark.parametrize(
-    ("stats", "least"),
+    ("stats", "plan", "least"),
     [
-        pytest.param(STATS["values"], 16, id="values"),
-        pytest.param(STATS["not enough"], 5, id="not-enough"),
-        pytest.param(STATS["unusable"], 8, id="unusable"),
+        pytest.param(STATS["values"], None, 16, id="values"),
+        pytest.param(STATS["not enough"], None, 5, id="not-enough"),
+        pytest.param(STATS["unusable"], None, 8, id="unusable"),
+        pytest.param(STATS["values"], Plan("Purchased", ("Added To Cart",)), 18, id="plan"),
+        pytest.param(STATS["not enough"], Plan("Buy"), 7, id="plan-without-size"),
+        pytest.param(HARMFUL, Plan("Buy", ("Cart",)), 13, id="plan-harm"),
     ],
 )
-def test_analysis_has_the_declared_shape(stats: TestStats, least: int) -> None:
-    assert walk(analyze(stats)) >= least
+def test_analysis_has_the_declared_shape(stats: TestStats, plan: Plan | None, least: int) -> None:
+    assert walk(analyze(stats, plan=plan)) >= least

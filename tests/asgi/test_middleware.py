@@ -34,6 +34,7 @@ from tests.asgi.harness import (
     spec_cookie,
     split_tag,
 )
+from tests.web.test_options import NON_DEFAULT
 
 
 def make(app: App = goal_app, **options: Any) -> tuple[ManhattanMiddleware, MemoryLog]:
@@ -808,3 +809,46 @@ def test_pixel_tag_is_html_escaped_for_odd_root_paths() -> None:
     middleware, _ = make(html_app())
     body = serve(middleware, root_path='/a"b&c').body
     assert TAG_RE.search(body).group(1).decode() == "/a%22b&amp;c/vpixel.gif"  # type: ignore[union-attr]
+
+
+def test_positional_options_as_the_wsgi_middleware_takes_them() -> None:
+    log = MemoryLog()
+    middleware = ManhattanMiddleware(
+        goal_app, log, SECRET, "mh", "/t/p.gif", {"example.com": 3}, False
+    )
+    served = serve(middleware, headers=[("Host", "example.com")])
+    [header] = served.header("set-cookie")
+    assert header.startswith("mh=")
+    assert split_tag(served.body)[0] == "/t/p.gif"
+    assert [(record[1], record[4]) for record in log.records] == [
+        ("goal", "3"),
+        ("split", "3"),
+        ("page", "3"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        pytest.param(
+            {"ofload": True},
+            r"^unknown option 'ofload' \(did you mean 'offload'\?\)$",
+            id="typo",
+        ),
+        pytest.param(
+            {"anonymise_ip": True},
+            r"^unknown option 'anonymise_ip' \(did you mean 'anonymize_ip'\?\)$",
+            id="typo-of-a-shared-option",
+        ),
+        pytest.param({"offload": 1}, "^offload must be True or False, not 1$", id="offload-int"),
+    ],
+)
+def test_option_errors_name_the_option(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        ManhattanMiddleware(goal_app, MemoryLog(), SECRET, **options)
+
+
+def test_every_option_is_taken_by_name() -> None:
+    middleware = ManhattanMiddleware(goal_app, MemoryLog(), SECRET, **NON_DEFAULT, offload=True)
+    assert (middleware.cookie_name, middleware.offload) == ("mh", True)
+    assert middleware._wanted[b"accept-language"] == "HTTP_ACCEPT_LANGUAGE"

@@ -1,7 +1,8 @@
 """The aggregation core on hand-checked streams.
 
 Every expected count below was worked out by hand from the rules in
-compat-0.3.md and issue 3, not by running the code.
+``docs/compat-0.3.md`` and the module docstring of
+:mod:`manhattan.backend.aggregate`, not by running the code.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from manhattan.backend.model import (
     GoalInfo,
     Queries,
     QueryError,
+    StatsReader,
     Store,
     TestInfo,
 )
@@ -34,6 +35,7 @@ from manhattan.backend.persistence import (
     schema,
 )
 from manhattan.backend.persistence.engine import cause
+from manhattan.server.service import StoreQueries
 
 
 def key(goal, test="", population="", rollup="all", bucket="0", site=ALL_SITES):
@@ -99,9 +101,10 @@ def inserts(monkeypatch) -> list[str]:
     return executed
 
 
-def test_store_implements_both_protocols(memory_store):
+def test_store_implements_the_store_and_with_the_server_the_queries(memory_store):
     assert isinstance(memory_store, Store)
-    assert isinstance(memory_store, Queries)
+    assert isinstance(memory_store, StatsReader)
+    assert isinstance(StoreQueries(memory_store), Queries)
 
 
 def test_fresh_store_is_empty(store):

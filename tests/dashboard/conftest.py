@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
+from manhattan.analysis.plan import Plan
 from manhattan.backend.aggregate import Aggregator
 from manhattan.backend.persistence import SQLStore
 from manhattan.backend.rollups import default_rollups
 from manhattan.client import Client
-from manhattan.server.service import QueryService
+from manhattan.server.service import QueryService, StoreQueries
 from manhattan.visitor.populations import weights_field
 from manhattan.visitor.records import (
     CURRENCY,
@@ -39,14 +40,29 @@ USER_AGENTS = (
     "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0",
 )
 REFERRERS = ("https://www.google.com/search?q=x", "", "https://news.example.org/a")
+PLANNED = "Planned checkout"
+"""A declared experiment still running, whose plan changed on day 3."""
+PLANS = (
+    Plan("Purchased", ("Added To Cart",), minimum_effect=0.1).to_json(),
+    Plan("Purchased", ("Added To Cart",), minimum_effect=0.2).to_json(),
+)
+ENDED = "Free shipping"
+"""A declared experiment that ended on day 4, serving "banner"."""
+ENDED_PLAN = Plan("Added To Cart", minimum_effect=0.5)
+ENDED_AT = START + 4 * DAY
+NOW = START + 7 * DAY
+"""The query service's clock: the tests' age, for the days remaining."""
 
 
 def visitors(people: int, days: int, seed: int = 7) -> list[Record]:
     """The records of ``people`` visitors over ``days`` days: each views a
     page, loads the pixel, is split into the button test (4 populations,
-    weighted) and the evil test (2), and may add to cart and purchase; site 1
-    for two in three, site 2 for the rest."""
+    weighted), the evil test (2), the planned test (2, at random, by a plan
+    that changes on day 3) and, before it ends on day 4, the ended test
+    ("banner" for the gold and green buttons), and may add to cart and
+    purchase; site 1 for two in three, site 2 for the rest."""
     rng = random.Random(seed)
+    planned_rng = random.Random(seed + 1)  # leaves the button test's draws as they were
     colors = {"red": 1, "green": 1, "blue": 1, "gold": 1}
     evil = [EVIL_POPULATION, "plain"]
     records: list[Record] = []
@@ -74,6 +90,15 @@ def visitors(people: int, days: int, seed: int = 7) -> list[Record]:
         color = list(colors)[rng.randrange(4)]
         records.append(split_record(at(2), vid, site, BUTTON, color, weights_field(colors)))
         records.append(split_record(at(3), vid, site, EVIL_TEST, evil[i % 2]))
+        halves = weights_field({"green": 1, "orange": 1})
+        planned = "orange" if planned_rng.random() < 0.5 else "green"
+        plan = PLANS[i % days >= 3]
+        records.append(split_record(at(3.5), vid, site, PLANNED, planned, halves, plan))
+        if when < ENDED_AT:
+            shipping = "banner" if color in ("gold", "green") else "none"
+            both = weights_field({"none": 1, "banner": 1})
+            plan = ENDED_PLAN.to_json()
+            records.append(split_record(at(3.7), vid, site, ENDED, shipping, both, plan))
         chance = {"red": 0.2, "green": 0.3, "blue": 0.25, "gold": 0.45}[color]
         if rng.random() < chance:
             records.append(goal_record(at(4), vid, site, "Added To Cart"))
@@ -82,6 +107,12 @@ def visitors(people: int, days: int, seed: int = 7) -> list[Record]:
                 records.append(goal_record(at(5), vid, site, "Purchased", value, SUM, CURRENCY))
         if i % 5 == 0:
             records.append(goal_record(at(6), vid, site, EVIL_GOAL))
+    # The end marker a process serving the winner records.
+    won = replace(ENDED_PLAN, winner="banner").to_json()
+    halves = weights_field({"none": 1, "banner": 1})
+    records.append(
+        split_record(format_timestamp(ENDED_AT), "visitor00000", "1", ENDED, "banner", halves, won)
+    )
     return records
 
 
@@ -108,7 +139,7 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
     fill(f"sqlite:///{path}")
     with (
         SQLStore(f"sqlite:///{path}") as store,
-        QueryService(store, "tcp://127.0.0.1:0") as service,
+        QueryService(StoreQueries(store, clock=lambda: NOW), "tcp://127.0.0.1:0") as service,
         Client(service.address, wait=5000) as client,
     ):
         yield Backend(service.address, client)

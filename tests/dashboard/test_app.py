@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from webtest import TestApp
 
+from manhattan.analysis.wording import NO_PLAN, verdict
 from manhattan.backend.model import ALL_SITES, Batch, CounterKey, TestInfo
 from manhattan.backend.persistence import SQLStore, StoreError
 from manhattan.dashboard import make_app, views
-from manhattan.dashboard.verdict import verdict
 from manhattan.server.service import QueryService
 from tests.client.test_client import free_address
 from tests.dashboard.conftest import (
@@ -52,11 +52,21 @@ def test_tests_page_lists_tests_newest_first_with_verdicts(app: TestApp, backend
     names = [row["data-test"] for row in rows]
     assert names == [test["name"] for test in backend.client.tests()]
     for row in rows:
-        expected = verdict(backend.client.analyze(row["data-test"]))
-        assert int(row.select_one('[data-field="visitors"]')["data-value"]) == expected.visitors
-        assert row.select_one('[data-field="leader"]')["data-value"] == expected.leader
+        analysis = backend.client.analyze(row["data-test"])
+        expected = verdict(analysis)
+        visitors = int(row.select_one('[data-field="visitors"]')["data-value"])
+        assert visitors == sum(analysis["visitors"].values())
+        assert row.select_one('[data-field="verdict"]')["data-value"] == expected.status
+        headline = row.select_one('[data-field="headline"]').text
+        assert headline == ("When it ended: " if expected.ended else "") + expected.headline
+        shown = [span.text for span in row.select('[data-field="warning"]')]
+        assert shown == list(expected.warnings)
+        figures = [span.text for span in row.select('[data-field="figure"]')]
+        # The figures of a test without a plan: there is no goal to lead with.
+        assert figures == (list(expected.figures) if expected.status == NO_PLAN else [])
     button = rows[names.index(BUTTON)]
-    assert button.select_one('[data-field="significance"]')["data-value"] == "significant"
+    assert button.select_one('[data-field="verdict"]')["data-value"] == NO_PLAN
+    assert "gold vs red on Added To Cart" in button.select_one('[data-field="figure"]').text
 
 
 def test_test_page_shows_the_analysis(app: TestApp, backend: Backend) -> None:
@@ -333,9 +343,9 @@ def test_backend_down_is_a_503_page(request: pytest.FixtureRequest) -> None:
 
 
 class FailingStore(SQLStore):
-    """A store whose analyses fail in the database."""
+    """A store whose reads for analyses and breakdowns fail in the database."""
 
-    def analyze(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    def test_stats(self, *args: Any, **kwargs: Any) -> Any:
         raise StoreError("query failed on sqlite:///m.db: disk <gone>")
 
     def breakdown(self, *args: Any, **kwargs: Any) -> Any:

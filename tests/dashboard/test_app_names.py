@@ -16,7 +16,7 @@ from manhattan.backend.model import ALL_SITES, Batch, CounterKey, QueryError, Te
 from manhattan.backend.persistence import SQLStore
 from manhattan.client import ServerError
 from manhattan.dashboard import make_app, views
-from manhattan.server.service import QueryService
+from manhattan.server.service import QueryService, StoreQueries
 from tests.dashboard.conftest import BUTTON, Backend, fill
 from tests.dashboard.test_app import FailingStore
 
@@ -88,7 +88,7 @@ def store_refusals(url: str) -> dict[str, str]:
             "rollup": lambda: store.count("Purchased", rollup_key="dya"),
             "bucket": lambda: store.count("Purchased", rollup_key="day", bucket_id="2024-01-01"),
             "site": lambda: store.count("Purchased", site_id=9),
-            "bad argument": lambda: store.analyze(BUTTON, weights={}),
+            "bad argument": lambda: StoreQueries(store).analyze(BUTTON, weights={}),
         }.items():
             with pytest.raises(QueryError) as refused:
                 query()
@@ -106,7 +106,7 @@ def store_refusals(url: str) -> dict[str, str]:
             )
         )
         with pytest.raises(QueryError) as refused:
-            store.analyze("T", site_id=2)
+            StoreQueries(store).analyze("T", site_id=2)
         messages["no data"] = str(refused.value)
     return messages
 

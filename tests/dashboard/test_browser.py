@@ -1,7 +1,8 @@
 """The dashboard in a real headless Chromium (the ``browser`` fixture of tests/conftest.py).
 
-Skipped locally when either is missing; a failure when CI=true. Writes a
-screenshot of the test page to test-artifacts/dashboard-test-page.png.
+Skipped locally when either is missing; a failure when CI=true. Writes
+screenshots of a test's page to test-artifacts/dashboard-test-page.png
+(without a plan) and dashboard-experiment-page.png (a declared experiment).
 """
 
 from __future__ import annotations
@@ -14,10 +15,20 @@ from urllib.parse import quote
 
 import pytest
 
+from manhattan.analysis.wording import verdict
 from manhattan.dashboard import make_app, make_server
-from tests.dashboard.conftest import BUTTON, EVIL_POPULATION, EVIL_TEST, SCREENSHOTS, Backend
+from tests.dashboard.conftest import (
+    BUTTON,
+    EVIL_POPULATION,
+    EVIL_TEST,
+    PLANNED,
+    SCREENSHOTS,
+    Backend,
+)
 
-SCREENSHOT = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard-test-page.png"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+SCREENSHOT = ARTIFACTS / "dashboard-test-page.png"
+EXPERIMENT_SCREENSHOT = ARTIFACTS / "dashboard-experiment-page.png"
 
 
 @pytest.fixture(scope="module")
@@ -114,3 +125,32 @@ def test_tests_and_goals_pages_load_cleanly(browser: Any, base_url: str, backend
         assert browser.find_elements(By.CSS_SELECTOR, "table.goals tbody tr")
     load(browser, f"{base_url}/goals?rollup=day&site=2")
     assert browser.find_element(By.CSS_SELECTOR, 'nav.sites a[aria-current="page"]').text == "2"
+
+
+def test_an_experiment_page_leads_with_its_plan_progress_and_verdict(
+    browser: Any, base_url: str, backend: Backend
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    load(browser, f"{base_url}/test?name={quote(PLANNED)}")
+    said = verdict(backend.client.analyze(PLANNED))
+    plan = browser.find_element(By.CSS_SELECTOR, "section.plan")
+    headline = browser.find_element(By.CSS_SELECTOR, 'section.verdict [data-field="verdict"]')
+    table = browser.find_element(By.CSS_SELECTOR, "table.analysis")
+    # Seen first, in this order, before the table.
+    assert plan.location["y"] < headline.location["y"] < table.location["y"]
+    assert plan.is_displayed()
+    assert headline.text == said.headline
+    assert said.progress is not None
+    bar = plan.find_element(By.CSS_SELECTOR, "progress")
+    assert bar.size["width"] > 100  # drawn, not collapsed
+    assert float(bar.get_attribute("value")) == said.progress.visitors
+    assert said.progress.text in plan.text
+    for label, value in said.plan:
+        assert f"{label}\n{value}" in plan.text
+    warnings = browser.find_elements(By.CSS_SELECTOR, '[data-field="warning"]')
+    assert [warning.text for warning in warnings] == list(said.warnings)
+    assert all(warning.is_displayed() for warning in warnings)
+    assert browser.save_screenshot(str(EXPERIMENT_SCREENSHOT))
+    SCREENSHOTS.append(EXPERIMENT_SCREENSHOT)
+    assert EXPERIMENT_SCREENSHOT.stat().st_size > 10_000

@@ -20,6 +20,7 @@ from manhattan.log.timerotating import TimeRotatingLog
 from manhattan.visitor import Visitor
 from tests.asgi.harness import HTML, SECRET, TAG_RE, VID, spec_cookie, split_tag
 from tests.integrations.django_setup import configure_django
+from tests.web.test_options import NON_DEFAULT, OwnVisitor
 
 MIDDLEWARE = ["manhattan.integrations.django.ManhattanMiddleware"]
 LOG = MemoryLog()  # the target of the dotted-path MANHATTAN_LOG test
@@ -501,7 +502,24 @@ def test_log_as_a_dotted_path() -> None:
         pytest.param({"MANHATTAN_LOG": object()}, "write", id="not-a-log"),
         pytest.param({"MANHATTAN_OPTIONS": ["x"]}, "must be a dict", id="options-list"),
         pytest.param(
-            {"MANHATTAN_OPTIONS": {"colour": 1}}, "unknown options \\['colour'\\]", id="unknown"
+            {"MANHATTAN_OPTIONS": {"colour": 1}},
+            "MANHATTAN_OPTIONS: unknown option 'colour'; the options are anonymize_ip, ",
+            id="unknown",
+        ),
+        pytest.param(
+            {"MANHATTAN_OPTIONS": {"anonymise_ip": True}},
+            r"MANHATTAN_OPTIONS: unknown option 'anonymise_ip' \(did you mean 'anonymize_ip'\?\)$",
+            id="typo",
+        ),
+        pytest.param(
+            {"MANHATTAN_OPTIONS": {"secure": "false"}},
+            "MANHATTAN_OPTIONS: secure must be True or False, not 'false'",
+            id="flag-from-the-environment",
+        ),
+        pytest.param(
+            {"MANHATTAN_OPTIONS": {"offload": True}},
+            "unknown option 'offload'",
+            id="asgi-only",
         ),
         pytest.param(
             {"MANHATTAN_OPTIONS": {"samesite": "Sometimes"}}, "samesite", id="bad-samesite"
@@ -524,3 +542,9 @@ def test_bad_settings_are_improperly_configured(overrides: dict[str, Any], messa
         pytest.raises(ImproperlyConfigured, match=message),
     ):
         ManhattanMiddleware(bare_page)
+
+
+def test_every_option_is_read_from_the_settings() -> None:
+    with settings_for(MemoryLog(), MANHATTAN_OPTIONS=NON_DEFAULT):
+        middleware = ManhattanMiddleware(bare_page)
+    assert (middleware.cookie_name, middleware.visitor_class) == ("mh", OwnVisitor)

@@ -22,7 +22,8 @@ from manhattan.log.memory import MemoryLog
 from manhattan.log.timerotating import TimeRotatingLog
 from manhattan.middleware import ManhattanMiddleware
 from manhattan.visitor import Visitor
-from manhattan.web.environ import request_url
+from manhattan.visitor.environ import request_url
+from tests.web.test_options import NON_DEFAULT, OwnVisitor
 
 SECRET = "middleware-secret"
 HTML = b"<!doctype html><html><head><title>t</title></head><body><p>Hi</p></body></html>"
@@ -1450,3 +1451,58 @@ def test_visitor_class_must_be_a_visitor_class(visitor_class: Any) -> None:
 def test_missing_secret_argument() -> None:
     with pytest.raises(TypeError, match="secret"):
         ManhattanMiddleware(goal_app, MemoryLog())  # type: ignore[call-arg]
+
+
+def test_0_3_positional_options() -> None:
+    # 0.3: ManhattanMiddleware(app, log, secret, cookie_name, pixel_path, host_map, buffer_writes)
+    log = MemoryLog()
+    middleware = ManhattanMiddleware(
+        goal_app, log, SECRET, "mh", "/t/p.gif", {"example.com": 3}, False
+    )
+    test_app = TestApp(middleware)
+    response = test_app.get("/", headers={"Host": "example.com"})
+    [header] = set_cookies(response)
+    visitor_id = cookie_value(header, "mh").partition(".")[0]
+    assert split_tag(response.body)[0] == "/t/p.gif"
+    # Unbuffered: the page view goes after the goal and split the app wrote at once.
+    assert [(record[1], record[3], record[4]) for record in log.records] == [
+        ("goal", visitor_id, "3"),
+        ("split", visitor_id, "3"),
+        ("page", visitor_id, "3"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "options", "message"),
+    [
+        pytest.param(
+            (),
+            {"anonymise_ip": True},
+            r"^unknown option 'anonymise_ip' \(did you mean 'anonymize_ip'\?\)$",
+            id="typo",
+        ),
+        pytest.param(
+            (), {"offload": True}, "^unknown option 'offload'; the options are ", id="asgi"
+        ),
+        pytest.param(
+            ("mh", "/p.gif", None, True, 60), {}, "at most 4 options follow secret", id="five"
+        ),
+        pytest.param(
+            ("mh",),
+            {"cookie_name": "x"},
+            "'cookie_name' given both by position and by name",
+            id="twice",
+        ),
+        pytest.param((), {"respect_gpc": "yes"}, "respect_gpc must be True or False", id="flag"),
+    ],
+)
+def test_option_errors_name_the_option(
+    args: tuple[Any, ...], options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(TypeError, match=message):
+        ManhattanMiddleware(goal_app, MemoryLog(), SECRET, *args, **options)
+
+
+def test_every_option_is_taken_by_name() -> None:
+    middleware = ManhattanMiddleware(goal_app, MemoryLog(), SECRET, **NON_DEFAULT)
+    assert (middleware.cookie_name, middleware.visitor_class) == ("mh", OwnVisitor)

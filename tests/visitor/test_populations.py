@@ -1,7 +1,7 @@
 """Split-test population assignment, checked against the spec's own rule.
 
 ``reference_population`` below restates steps 1-4 of "Split-test population
-assignment" in ``compat-0.3.md`` from the spec text alone; it shares no code
+assignment" in ``docs/compat-0.3.md`` from the spec text alone; it shares no code
 with ``manhattan.visitor.populations``. The tables compare our code with it
 over thousands of visitor ids and every population kind.
 """

@@ -30,23 +30,6 @@ def test_format_timestamp_has_four_decimals(seconds: float, expected: str) -> No
     assert records.format_timestamp(seconds) == expected
 
 
-@pytest.mark.parametrize(
-    ("name", "problem"),
-    [
-        pytest.param("signup", None, id="ascii"),
-        pytest.param("Café ☕", None, id="non-ascii"),
-        pytest.param("", "must not be empty", id="empty"),
-        pytest.param("a\x00", "must not contain a NUL character", id="nul"),
-        pytest.param(
-            "\ud800", "must be valid Unicode text (it holds a lone surrogate)", id="lone"
-        ),
-        pytest.param("x" * 513, "must be at most 512 characters long, not 513", id="long"),
-    ],
-)
-def test_name_problem_is_the_one_check_of_names(name: str, problem: str | None) -> None:
-    assert records.name_problem(name) == problem
-
-
 def test_check_name_returns_a_non_empty_str_unchanged() -> None:
     for name in ["signup", "Café ☕", "\U0001d518nicode", " spaced ", "tab\there", "x" * 512]:
         assert records.check_name(name, "goal name") is name

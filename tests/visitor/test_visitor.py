@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import random
 import re
+import subprocess
+import sys
 import time
 import warnings
 from collections.abc import Iterable, Sequence
@@ -166,6 +168,43 @@ def test_record_queues_a_prebuilt_record() -> None:
     assert log.batches == []
     visitor.flush()
     assert log.batches == [[["1", "pixel", "5.0000", VID, "0"]]]
+
+
+@pytest.mark.parametrize(
+    ("buffer_writes", "batches"),
+    [
+        pytest.param(True, [[["first"], ["a"], ["b"]]], id="buffered"),
+        pytest.param(False, [[["a"]], [["first"]], [["b"]]], id="unbuffered"),
+    ],
+)
+def test_record_first_goes_before_what_is_buffered(
+    buffer_writes: bool, batches: list[list[list[str]]]
+) -> None:
+    log = RecordingLog()
+    visitor = Visitor(VID, log, buffer_writes=buffer_writes)
+    visitor.record(["a"])
+    visitor.record_first(["first"])
+    visitor.record(["b"])
+    visitor.flush()
+    assert log.batches == batches
+
+
+def test_page_needs_nothing_of_the_web_layer() -> None:
+    # The visitor package sits below manhattan.web: recording a page loads none of it.
+    code = (
+        "import sys; from webob import Request; from manhattan.log.memory import MemoryLog; "
+        "from manhattan.visitor import Visitor; log = MemoryLog(); "
+        "Visitor('v', log, buffer_writes=False).page(Request.blank('/'), ['X-A']); "
+        "assert log.records[0][1] == 'page'; "
+        "print(sorted(name for name in sys.modules if name.startswith('manhattan.web')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore::DeprecationWarning", "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.strip() == "[]"
 
 
 def test_default_timestamp_is_the_wall_clock_with_four_decimals() -> None:

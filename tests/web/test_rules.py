@@ -1,14 +1,19 @@
-"""The middleware's pure rules: page views, prefetches, privacy, hosts and sites."""
+"""The middleware's pure rules: page views, prefetches, privacy, hosts and
+sites, excluded networks."""
 
 from __future__ import annotations
+
+import ipaddress
 
 import pytest
 
 from manhattan.web.rules import (
+    Networks,
     SiteMap,
     anonymize_ip,
     counts_as_page,
     host_name,
+    is_page_view,
     is_prefetch,
     media_type,
     status_code,
@@ -99,6 +104,30 @@ def test_counts_as_page(
     method: str, status: int, content_type: str | None, expected: bool
 ) -> None:
     assert counts_as_page(method, status, content_type) is expected
+
+
+@pytest.mark.parametrize(
+    ("method", "status", "media", "headers"),
+    [
+        pytest.param("GET", 200, "text/html", {}, id="page"),
+        pytest.param("POST", 404, "application/xhtml+xml", {}, id="xhtml-error-page"),
+        pytest.param("GET", 200, "application/json", {}, id="json"),
+        pytest.param("GET", 302, "text/html", {}, id="redirect"),
+        pytest.param("GET", 200, "text/html", {"HTTP_SEC_PURPOSE": "prefetch"}, id="prefetch"),
+        pytest.param("GET", 200, "text/html", {"HTTP_PURPOSE": "prefetch"}, id="purpose"),
+        pytest.param("GET", 200, "text/html", {"HTTP_X_PURPOSE": "preview"}, id="preview"),
+        pytest.param("GET", 200, "text/html", {"HTTP_X_MOZ": "prefetch"}, id="x-moz"),
+        pytest.param("GET", 200, "text/html", {"HTTP_PURPOSE": "navigate"}, id="other-purpose"),
+    ],
+)
+def test_is_page_view(method: str, status: int, media: str, headers: dict[str, str]) -> None:
+    environ = {"REQUEST_METHOD": method, **headers}
+    expected = counts_as_page(method, status, media) and not is_prefetch(
+        headers.get("HTTP_PURPOSE"),
+        headers.get("HTTP_SEC_PURPOSE"),
+        headers.get("HTTP_X_PURPOSE") or headers.get("HTTP_X_MOZ"),
+    )
+    assert is_page_view(environ, method, status, media) is expected
 
 
 @pytest.mark.parametrize(
@@ -261,3 +290,80 @@ def test_takes_pixel(
     expected: bool,
 ) -> None:
     assert takes_pixel(method, status, media, encoding, content_range) is expected
+
+
+STAFF = [
+    "10.0.0.0/8",
+    ipaddress.ip_network("2001:db8::/32"),
+    "  192.0.2.7 ",
+    ipaddress.ip_address("::1"),
+]
+
+
+@pytest.mark.parametrize(
+    ("address", "inside"),
+    [
+        pytest.param("10.1.2.3", True, id="ipv4-in-network"),
+        pytest.param("11.0.0.1", False, id="ipv4-outside"),
+        pytest.param("192.0.2.7", True, id="single-address"),
+        pytest.param("192.0.2.8", False, id="next-to-the-address"),
+        pytest.param("2001:db8:1::5", True, id="ipv6-in-network"),
+        pytest.param("2001:db9::5", False, id="ipv6-outside"),
+        pytest.param("::1", True, id="ipv6-address-object"),
+        pytest.param("::ffff:10.9.8.7", True, id="ipv4-mapped"),
+        pytest.param("::ffff:11.9.8.7", False, id="ipv4-mapped-outside"),
+        pytest.param(" 10.1.2.3 ", True, id="spaces"),
+        pytest.param("unknown", False, id="not-an-address"),
+        pytest.param("", False, id="empty"),
+        pytest.param(None, False, id="none"),
+    ],
+)
+def test_networks_contain(address: str | None, inside: bool) -> None:
+    networks = Networks(STAFF)
+    assert (address in networks) is inside
+    assert (address in networks) is inside  # the cached answer
+
+
+def test_networks_cache_is_bounded() -> None:
+    networks = Networks(["10.0.0.0/8"])
+    for n in range(Networks.MAX_CACHED + 10):
+        assert f"10.0.{n // 256}.{n % 256}" in networks
+    assert len(networks._cache) <= Networks.MAX_CACHED
+    assert "11.0.0.1" not in networks
+
+
+@pytest.mark.parametrize(
+    ("networks", "error", "message"),
+    [
+        pytest.param(
+            ["10.0.0.0/8", "10.0.0.0/33"],
+            ValueError,
+            "exclude[1]: '10.0.0.0/33' is not an IP address or network",
+            id="bad-prefix",
+        ),
+        pytest.param(
+            ["intranet"],
+            ValueError,
+            "exclude[0]: 'intranet' is not an IP address or network",
+            id="a-name",
+        ),
+        pytest.param(
+            ["10.1.2.3/8"],
+            ValueError,
+            "exclude[0]: '10.1.2.3/8' has host bits set (did you mean '10.0.0.0/8'?)",
+            id="host-bits",
+        ),
+        pytest.param(
+            [10],
+            TypeError,
+            "exclude[0] must be a network as a str or an ipaddress object, not int",
+            id="an-int",
+        ),
+    ],
+)
+def test_bad_networks_are_named(
+    networks: list[object], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error) as raised:
+        Networks(networks)
+    assert str(raised.value) == message

@@ -8,7 +8,7 @@ from urllib.parse import unquote, unquote_to_bytes
 import pytest
 import webob
 
-from manhattan.web.environ import header_key, page_record_from_environ, request_url
+from manhattan.visitor.environ import header_key, page_record_from_environ, request_url
 from manhattan.web.scope import BASE_HEADERS, scope_environ, split_root, wanted_headers
 
 

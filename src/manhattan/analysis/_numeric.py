@@ -1,10 +1,11 @@
 """Numerical primitives of the analysis, each written once (internal).
 
 The Stirling remainder, the binomial deviance, the normal density and
-distribution function without argument checks, and continued fractions by
-the modified Lentz method. :mod:`manhattan.analysis.special` builds the
-checked, public distribution functions on them; :mod:`~manhattan.analysis.bayes`
-and :mod:`~manhattan.analysis.fisher` use them directly.
+distribution function without argument checks, continued fractions by
+the modified Lentz method, and the register of the analysis's caches.
+:mod:`manhattan.analysis.special` builds the checked, public distribution
+functions on them; :mod:`~manhattan.analysis.bayes` and
+:mod:`~manhattan.analysis.fisher` use them directly.
 
 Large arguments are where the textbook formulas fail: ``lgamma(1e8)`` is
 about 1.7e9, so a difference of such log-gammas keeps only seven digits.
@@ -16,9 +17,13 @@ density: a Stirling remainder, which is small, plus a deviance term
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from collections.abc import Iterable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 LN_SQRT_2PI = 0.91893853320467274178  # log(sqrt(2 pi))
 SQRT_2PI = 2.50662827463100050242
@@ -106,3 +111,19 @@ def lentz(b0: float, terms: Iterable[tuple[float, float]]) -> float | None:
         if abs(delta - 1.0) <= _CF_TOL:
             return f
     return None
+
+
+_CACHES: list[functools._lru_cache_wrapper[Any]] = []
+
+
+def remember(cache: functools._lru_cache_wrapper[T]) -> functools._lru_cache_wrapper[T]:
+    """Register an ``lru_cache`` of the analysis for :func:`clear_caches`."""
+    _CACHES.append(cache)
+    return cache
+
+
+def clear_caches() -> None:
+    """Empty every registered cache: what fresh counts cost (benchmarks), or
+    a check that the cached figures are the computed ones (tests)."""
+    for cache in _CACHES:
+        cache.cache_clear()

@@ -27,7 +27,8 @@ chosen by the smallest of the four posterior shapes, M:
 The expected losses are one chance plus a closed-form term (see
 :func:`_losses`), so they share the chance's regime and accuracy. Chances
 are cached by posterior shapes, so asking for a pair's chance and then its
-losses does the costly part once.
+losses does the costly part once; losses are cached too, as the same counts
+come back with every analysis until the next commit.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from manhattan.analysis._numeric import (
     STIRLING_MIN,
     normal_cdf,
     normal_pdf,
+    remember,
     stirlerr,
 )
 
@@ -303,6 +305,7 @@ def _edgeworth_chance(control: tuple[int, int], variant: tuple[int, int]) -> flo
     return min(1.0, max(0.0, normal_cdf(-z) + normal_pdf(z) * series))
 
 
+@remember
 @functools.lru_cache(maxsize=1024)
 def _ordered_chance(control: tuple[int, int], variant: tuple[int, int]) -> float:
     """P(p_v > p_c) for Beta shapes with control < variant.
@@ -360,6 +363,8 @@ def _log_overlap(control: tuple[int, int], variant: tuple[int, int]) -> float:
     return -LN_SQRT_2PI - divergence - 0.5 * halves + remainders
 
 
+@remember
+@functools.lru_cache(maxsize=1024)
 def _losses(control: tuple[int, int], variant: tuple[int, int]) -> tuple[float, float]:
     """(E[max(p_c - p_v, 0)], E[max(p_v - p_c, 0)]) for Beta shapes.
 

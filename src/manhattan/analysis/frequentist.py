@@ -8,11 +8,13 @@ as (visitors, total, sum of squares).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
+from manhattan.analysis._numeric import remember, stirlerr
 from manhattan.analysis.fisher import fisher_exact
-from manhattan.analysis.special import chi2_sf, norm_sf, t_two_sided
+from manhattan.analysis.special import chi2_sf, norm_ppf, norm_sf, t_two_sided
 
 Z95 = 1.959963984540054
 """The two-sided 95% quantile of the standard normal."""
@@ -121,8 +123,12 @@ def welch_t_test(
 
     Returns ``(t, degrees of freedom, two-sided p-value)``; with no spread
     at all the p-value is 1.0 for equal means and 0.0 otherwise.
+    ``ValueError`` with fewer than 2 visitors in an arm.
     """
     (n_c, total_c, squares_c), (n_v, total_v, squares_v) = control, variant
+    if min(n_c, n_v) < 2:
+        # One visitor has no sample variance: there is no t statistic.
+        raise ValueError(f"welch_t_test needs 2 visitors or more in each arm, not {n_c}, {n_v}")
     a = sample_variance(n_c, total_c, squares_c) / n_c
     b = sample_variance(n_v, total_v, squares_v) / n_v
     difference = total_v / n_v - total_c / n_c
@@ -131,8 +137,79 @@ def welch_t_test(
             return 0.0, math.nan, 1.0
         return math.copysign(math.inf, difference), math.nan, 0.0
     t = difference / math.sqrt(a + b)
-    df = (a + b) ** 2 / (a * a / (n_c - 1) + b * b / (n_v - 1))
-    return t, df, t_two_sided(t, df)
+    # Welch-Satterthwaite, (a + b)^2 / (a^2 / (n_c - 1) + b^2 / (n_v - 1)),
+    # with a and b as shares of a + b: their squares cannot underflow to 0.
+    share_a, share_b = a / (a + b), b / (a + b)
+    df = 1 / (share_a * share_a / (n_c - 1) + share_b * share_b / (n_v - 1))
+    return t, df, _t_p_value(t, df)
+
+
+@remember
+@functools.lru_cache(maxsize=1024)
+def _t_p_value(t: float, df: float) -> float:
+    """:func:`~manhattan.analysis.special.t_two_sided`, cached: the same
+    value totals come back with every analysis until the next commit."""
+    return t_two_sided(t, df)
+
+
+@remember
+@functools.lru_cache(maxsize=1024)
+def t_quantile(df: float, p_value: float = 0.05) -> float:
+    """The ``t`` whose two-sided p-value with ``df`` degrees of freedom is
+    ``p_value`` (1.96 at 5% for large ``df``).
+
+    Newton's method from the Cornish-Fisher expansion (its first term below
+    df = 10, where the series diverges). The p-value falls and is convex in
+    ``t``, so from below the root every step stays below it; a start above
+    it steps back (never below half the current point). Where the series'
+    next term is below a rounding (df above about 2,000 at 5%, and infinite
+    df) the series is the quantile, without a step; repeated ``df`` (the
+    same counts analysed again) come from a cache.
+    """
+    if not df > 0:
+        raise ValueError(f"df must be positive, not {df!r}")
+    if not 0 < p_value < 1:
+        raise ValueError(f"p_value must be between 0 and 1, not {p_value!r}")
+    z = -norm_ppf(p_value / 2)
+    # Fisher and Cornish's expansion in 1 / df (Abramowitz and Stegun
+    # 26.7.5): at large df already the quantile.
+    zz = z * z
+    first = z * (zz + 1) / 4
+    if df < 10:
+        x = z + first / df
+    else:
+        terms = (
+            first,
+            z * ((5 * zz + 16) * zz + 3) / 96,
+            z * (((3 * zz + 19) * zz + 17) * zz - 15) / 384,
+            z * ((((79 * zz + 776) * zz + 1482) * zz - 1920) * zz - 945) / 92160,
+        )
+        x = z + sum(term / df ** (k + 1) for k, term in enumerate(terms))
+        # The next term (g5) is the series' error to within 10% from df =
+        # 20 on; bounded here with every coefficient positive, in case it
+        # nears 0. Below a rounding, Newton's step would change nothing.
+        bound = z * (((((27 * zz + 339) * zz + 930) * zz + 1782) * zz + 765) * zz + 17955)
+        if bound / 368640 / df**5 <= 1e-17 * x:
+            return x
+    # log(Gamma((df + 1) / 2) / Gamma(df / 2) / sqrt(df pi)), through
+    # Stirling's remainders: lgamma's difference would lose digits at large df.
+    half = df / 2
+    log_front = (
+        half * math.log1p(1 / df)
+        + 0.5 * math.log(half)
+        - 0.5
+        + stirlerr(half + 0.5)
+        - stirlerr(half)
+        - 0.5 * math.log(df * math.pi)
+    )
+    # Newton's steps shrink quadratically once near the root, so the
+    # tolerance below is always reached.
+    while True:
+        density = math.exp(log_front - (half + 0.5) * math.log1p(x * x / df))
+        step = (t_two_sided(x, df) - p_value) / (2 * density)
+        x = max(0.5 * x, x + step)
+        if abs(step) <= 1e-14 * x:
+            return x
 
 
 def holm(p_values: Sequence[float | None]) -> list[float | None]:

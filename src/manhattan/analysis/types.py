@@ -15,7 +15,9 @@ from typing import NotRequired, TypedDict
 class Lift(TypedDict):
     """A population against control: the difference and its 95% interval,
     absolute and relative to control (``relative`` ``None`` when control is
-    0; an interval end ``None`` when unbounded)."""
+    0; ``relative_interval`` also ``None`` for a ratio of mean values that
+    are not both positive; an interval end ``None`` when unbounded). Only
+    comparisons with enough data have one."""
 
     absolute: float
     absolute_interval: list[float | None]
@@ -55,9 +57,17 @@ class PopulationResult(TypedDict):
     """One population on one goal: visitors, conversions, the rate with its
     Wilson interval. Populations other than control have ``enough_data``,
     ``p_value`` (``None`` and ``verdict`` without enough data) and, with
-    enough, the test used, the Holm-adjusted p-value, the chance to beat
-    control and the expected loss; ``lift`` when both have visitors;
-    ``value`` for goals with a value type."""
+    enough, the test used, the lift, the Holm-adjusted p-value (comparisons
+    in the test's family only: the plan's goal and guardrails, else every
+    goal but ``viewed page``), the chance to beat control and the expected
+    loss; ``value`` for goals with a value type.
+
+    With a plan, comparisons on its goal and guardrails with enough data
+    also have the always-valid figures (:mod:`manhattan.analysis.sequential`):
+    ``always_valid_p`` (Bonferroni-adjusted over the populations compared
+    with control), ``always_valid_interval`` of the difference of rates and
+    ``always_valid_relative_interval`` of the relative lift (``None`` when
+    control has no conversions)."""
 
     visitors: int
     conversions: int
@@ -72,6 +82,9 @@ class PopulationResult(TypedDict):
     test_used: NotRequired[str]
     chance_to_beat_control: NotRequired[float]
     expected_loss: NotRequired[ExpectedLoss]
+    always_valid_p: NotRequired[float]
+    always_valid_interval: NotRequired[list[float]]
+    always_valid_relative_interval: NotRequired[list[float | None] | None]
 
 
 class GoalResult(TypedDict):
@@ -94,10 +107,65 @@ class SampleRatio(TypedDict):
     weights_given: bool
 
 
+class PlanFields(TypedDict):
+    """A declared plan (:class:`manhattan.analysis.plan.Plan`) as plain data."""
+
+    goal: str
+    guardrails: list[str]
+    minimum_effect: float
+    power: float
+    alpha: float
+    winner: str | None
+
+
+class PlanResult(PlanFields):
+    """The plan of a test and where the test stands against it: the visitors
+    each population needs (``None`` with ``reason`` when they cannot be
+    worked out yet), the share of them the smallest population has, and
+    the days that will take at the traffic so far (``None`` when unknown)."""
+
+    required_visitors_per_population: int | None
+    progress: float | None
+    expected_days_remaining: float | None
+    reason: NotRequired[str]
+
+
+class Harm(TypedDict):
+    """A guardrail goal on which a population does worse than control (its
+    always-valid interval lies entirely below 0)."""
+
+    goal: str
+    population: str
+
+
+class Decision(TypedDict):
+    """What the always-valid figures on the plan's goal say of the test as a
+    whole: ``status`` is ``"winner"`` (``winner`` names the population,
+    control when it beats every other), ``"no difference large enough"``
+    (the planned size is reached and every relative always-valid interval
+    lies within the minimum effect) or ``"keep running"``; harmed
+    guardrails are listed whatever the status."""
+
+    status: str
+    winner: str | None
+    harmed_guardrails: list[Harm]
+
+
+class Ended(TypedDict):
+    """When an ended test ended (its earliest end marker, seconds since the
+    epoch) and the winner it serves since."""
+
+    at: float
+    winner: str | None
+
+
 class Analysis(TypedDict):
     """The analysis of one split test: its control, populations (control's
     order: weighted ones first), visitors per population, crossovers, the
-    sample ratio check and every goal's results."""
+    sample ratio check and every goal's results; with a declared plan, the
+    plan with the test's progress and the decision. The server adds
+    ``warnings`` (always; what changed while the test ran) and, for a test
+    that has ended, ``ended``."""
 
     test: str
     control: str
@@ -106,3 +174,7 @@ class Analysis(TypedDict):
     crossovers: int
     srm: SampleRatio
     goals: dict[str, GoalResult]
+    plan: NotRequired[PlanResult]
+    decision: NotRequired[Decision]
+    warnings: NotRequired[list[str]]
+    ended: NotRequired[Ended]

@@ -10,17 +10,19 @@ writes the visitor's records when the app is done.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
-from typing import TYPE_CHECKING, Any, TypeAlias
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any, TypeAlias, Unpack
 
 from manhattan.visitor.visitor import Visitor
-from manhattan.web.cookies import DEFAULT_MAX_AGE, Secret
+from manhattan.web import rules
+from manhattan.web.options import Options, gather
 from manhattan.web.pixel import PIXEL_GIF, PixelInjector, inject
 from manhattan.web.scope import scope_environ, wanted_headers
 from manhattan.web.tracker import PIXEL_CACHE_CONTROL, PIXEL_CONTENT_TYPE, Tracker, flush
 
 if TYPE_CHECKING:
     from manhattan.log import Log
+    from manhattan.web.cookies import Secret
 
 Scope: TypeAlias = MutableMapping[str, Any]
 Message: TypeAlias = MutableMapping[str, Any]
@@ -32,6 +34,14 @@ CountPage: TypeAlias = Callable[[Scope, int, RawHeaders], bool]
 """A user's page-view rule: ``count_page(scope, status, headers)``, where
 ``status`` is the response's int status and ``headers`` the raw ASGI
 response headers (lowercase ``bytes`` pairs, as the app sent them)."""
+
+
+class ASGIOptions(Options[CountPage, Scope], total=False):
+    """The options of the ASGI middleware: every middleware's, and ``offload``."""
+
+    offload: bool
+    """Write each request's records through ``asyncio.to_thread`` [``False``]."""
+
 
 SCOPE_KEY = "manhattan.visitor"
 """Where the visitor is in the scope."""
@@ -53,8 +63,9 @@ class ManhattanMiddleware(Tracker):
     in Starlette and FastAPI). The options are the WSGI middleware's (see
     the README), except that ``count_page`` is called as
     ``count_page(scope, status: int, headers)`` with the raw ASGI response
-    headers. Non-HTTP scopes (``websocket``, ``lifespan``) pass through
-    untouched.
+    headers, and an ``exclude`` callable is given the request's ``scope``
+    (``exclude`` networks are checked against the scope's ``client``).
+    Non-HTTP scopes (``websocket``, ``lifespan``) pass through untouched.
 
     Records are written once per request, when the app returns or raises,
     on the event loop: a file log's write takes microseconds. With a log
@@ -65,51 +76,25 @@ class ManhattanMiddleware(Tracker):
     each record is written when the app makes it, on the loop.
     """
 
+    OPTIONS = ASGIOptions.__optional_keys__
     COUNT_PAGE_SIGNATURE = "(scope, status, headers) -> bool"
+    EXCLUDE_SIGNATURE = "(scope) -> bool"
 
     def __init__(
         self,
         app: ASGIApp,
         log: Log,
         secret: Secret,
-        cookie_name: str = "manhattan",
-        pixel_path: str = "/vpixel.gif",
-        host_map: Mapping[str, int | str] | None = None,
-        buffer_writes: bool = True,
-        *,
-        secure: bool = False,
-        samesite: str | None = "Lax",
-        max_age: int | None = DEFAULT_MAX_AGE,
-        domain: str | None = None,
-        path: str | None = "/",
-        count_page: CountPage | None = None,
-        record_headers: Iterable[str] = (),
-        anonymize_ip: bool = False,
-        respect_gpc: bool = False,
-        visitor_class: type[Visitor] = Visitor,
-        offload: bool = False,
+        *positional: Any,
+        **options: Unpack[ASGIOptions],
     ) -> None:
         if not callable(app):
             raise TypeError("app must be an ASGI application (an async callable)")
         self.app = app
-        super().__init__(
-            log,
-            secret,
-            cookie_name,
-            pixel_path,
-            host_map,
-            buffer_writes,
-            secure=secure,
-            samesite=samesite,
-            max_age=max_age,
-            domain=domain,
-            path=path,
-            count_page=count_page,
-            record_headers=record_headers,
-            anonymize_ip=anonymize_ip,
-            respect_gpc=respect_gpc,
-            visitor_class=visitor_class,
-        )
+        super().__init__(log, secret, gather(positional, options))
+        offload = options.get("offload", False)
+        if not isinstance(offload, bool):
+            raise TypeError(f"offload must be True or False, not {offload!r}")
         self.offload = offload
         self._wanted = wanted_headers(self.record_headers)
 
@@ -119,25 +104,29 @@ class ManhattanMiddleware(Tracker):
             await self.app(scope, receive, send)
             return
         environ = scope_environ(scope, self._wanted)
-        visitor, fresh, tracked, set_cookie = self.begin(environ)
+        exclude = self.exclude
+        excluded = exclude is not None and bool(exclude(scope))
+        visitor, fresh, tracked, set_cookie, qa_cookie = self.begin(environ, excluded)
         scope[SCOPE_KEY] = visitor
         state = scope.get("state")
         if state is None:
             state = scope["state"] = {}
         state[STATE_KEY] = visitor
-        cookie = self.cookie_header(visitor.id).encode("latin-1") if set_cookie else None
+        cookies: RawHeaders = []
+        if set_cookie:
+            cookies.append((b"set-cookie", self.cookie_header(visitor.id).encode("latin-1")))
+        if qa_cookie is not None:
+            cookies.append((b"set-cookie", self.qa_cookie_header(qa_cookie).encode("latin-1")))
         if environ["PATH_INFO"] == self.pixel_path:
             self.record_pixel(visitor, fresh, tracked)
-            headers = (
-                [*_PIXEL_HEADERS] if cookie is None else [*_PIXEL_HEADERS, (b"set-cookie", cookie)]
-            )
+            headers = [*_PIXEL_HEADERS, *cookies]
             try:
                 await send({"type": "http.response.start", "status": 200, "headers": headers})
                 await send({"type": "http.response.body", "body": PIXEL_GIF})
             finally:
                 await self._write(visitor)
             return
-        exchange = _Exchange(self, scope, environ, visitor, tracked, cookie, send)
+        exchange = _Exchange(self, scope, environ, visitor, tracked, cookies, send)
         try:
             await self.app(scope, receive, exchange.send)
             if exchange.held is not None:
@@ -160,7 +149,7 @@ class _Exchange:
 
     __slots__ = (
         "began",
-        "cookie",
+        "cookies",
         "environ",
         "held",
         "injector",
@@ -179,7 +168,7 @@ class _Exchange:
         environ: dict[str, Any],
         visitor: Visitor,
         tracked: bool,
-        cookie: bytes | None,
+        cookies: RawHeaders,
         send: Send,
     ) -> None:
         self.middleware = middleware
@@ -187,7 +176,7 @@ class _Exchange:
         self.environ = environ
         self.visitor = visitor
         self.tracked = tracked
-        self.cookie = cookie
+        self.cookies = cookies
         self.send_on = send
         self.began = visitor.timestamp()
         self.tag: bytes | None = None
@@ -228,21 +217,21 @@ class _Exchange:
                     content_range = value.decode("latin-1")
             middleware = self.middleware
             environ = self.environ
+            method = environ["REQUEST_METHOD"]
             status = int(message["status"])
+            media = rules.media_type(content_type)
             rule = middleware.count_page
-            _, self.tag = middleware.decide(
-                environ,
-                self.visitor,
-                self.began,
-                environ["REQUEST_METHOD"],
-                status,
-                content_type,
-                encoding,
-                content_range,
-                None if rule is None else bool(rule(self.scope, status, headers)),
-            )
-        if self.cookie is not None:
-            headers.append((b"set-cookie", self.cookie))
+            if (
+                rules.is_page_view(environ, method, status, media)
+                if rule is None
+                else rule(self.scope, status, headers)
+            ):
+                self.visitor.record_first(
+                    middleware.page_record(environ, self.visitor, self.began)
+                )
+            if rules.takes_pixel(method, status, media, encoding, content_range):
+                self.tag = middleware.tag_for(environ["SCRIPT_NAME"])
+        headers.extend(self.cookies)
         return {**message, "headers": headers}
 
     async def _body(self, message: Message, tag: bytes) -> Message:

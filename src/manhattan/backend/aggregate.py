@@ -11,6 +11,15 @@ What is counted follows Manhattan 0.3's backend:
 - A conversion counts a visitor once per (goal, rollup bucket, site), and
   once more for each (test, population) they were in at that moment.
 - Splits count impressions once per visitor per (test, population, bucket).
+- A declared experiment's split records carry its plan: the latest plan
+  and each distinct plan and population list (with when it was first seen)
+  go to the store, which tells a changed one as a warning. A split whose
+  plan names a winner is the test's end marker, whatever its visitor: the
+  test ended at the earliest such record's time, and from then on nothing
+  counts for it (no impression, and a visitor's later conversions are
+  credited to it no more), so that its result stays as it was when it
+  ended. What has ended is kept with the counts (:attr:`Aggregator.ended`,
+  :meth:`Aggregator.adopt_ended`).
 - Values add up per goal hit; the sum of squares of per-visitor value
   totals is kept for the experiment statistics.
 - Complex goals as :mod:`manhattan.backend.complexgoals` describes.
@@ -20,7 +29,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from manhattan.backend.complexcount import step
 from manhattan.backend.complexgoals import ComplexGoal, index_by_goal
@@ -48,27 +57,46 @@ from manhattan.backend.model import (
     Rollup,
     TestInfo,
 )
+from manhattan.backend.plans import Experiments, plan_of
 from manhattan.backend.state import BOT, HUMAN, MULTIPLE_SITES, Buckets, VisitorState
 from manhattan.backend.timedbuckets import TimedBuckets
 from manhattan.log.text import decode_line, encode_record
+from manhattan.records.layout import (
+    COMMON_FIELDS,
+    GOAL,
+    GOAL_NAME,
+    GOAL_VALUE_FORMAT,
+    GOAL_VALUE_TYPE,
+    KIND_FIELD,
+    PAGE,
+    PAGE_USER_AGENT,
+    PIXEL,
+    SPLIT,
+    SPLIT_PLAN,
+    SPLIT_POPULATION,
+    SPLIT_TEST,
+    SPLIT_WEIGHTS,
+    VALUE_FORMATS,
+    VALUE_TYPES,
+    VERSION,
+    VERSION_FIELD,
+    VISITOR_FIELD,
+    Record,
+)
 
-Record = list[str]
+# The reasons of the "filtered" table are declared at the bottom layer, so
+# that readers of the counts need not load this module.
+from manhattan.records.vocabulary import (
+    AWAITING_PIXEL,
+    CRAWLER,
+    HELD_OVERFLOW,
+    MAX_HELD,
+    UNCOUNTABLE,
+    UNREADABLE_STATE,
+)
+
 Loader = Callable[[Sequence[str]], dict[str, str]]
 
-MAX_HELD = 500
-"""Events held per visitor awaiting the pixel (the most recent are kept)."""
-
-VALUE_TYPES = frozenset({"R", "A", "S", "I"})
-VALUE_FORMATS = frozenset({"N", "C", "P"})
-
-# Per-reason counts of what was not counted (the "filtered" table); the
-# reasons of records refused by their fields come from fields.py.
-CRAWLER = "crawler"
-AWAITING_PIXEL = "awaiting pixel"
-HELD_OVERFLOW = "held overflow"
-UNREADABLE_STATE = "unreadable visitor state"
-UNCOUNTABLE = "uncountable record"
-"""Counting the record raised (a rollup, ua-parser, a JSON field...)."""
 
 __all__ = [
     "AWAITING_PIXEL",
@@ -156,6 +184,9 @@ class Aggregator:
         self._counts: dict[tuple[str, str, int, str, str, str], list[float]] = {}
         self._goals: dict[str, GoalInfo] = {}
         self._tests: dict[str, TestInfo] = {}
+        self.experiments = Experiments()
+        # When each ended test ended: what _count and _split look at.
+        self.ended = self.experiments.ended
         self.filtered: Counter[str] = Counter()
         self.events = 0
         # Uncountable records since take_problems(), and the first one's story.
@@ -182,6 +213,12 @@ class Aggregator:
         for vid in looked_up:
             stored.setdefault(vid, None)
         stored.update(states)
+
+    def adopt_ended(self, ended: Mapping[str, float]) -> None:
+        """Take the end times of tests that ended (from the store: at start,
+        and after each commit, for what other workers counted); the
+        earliest of two is kept."""
+        self.experiments.adopt_ended(ended)
 
     def _state(self, visitor_id: str) -> VisitorState:
         visitors = self.visitors
@@ -221,16 +258,24 @@ class Aggregator:
         :meth:`take_problems`.
         """
         self.events += 1
-        if len(record) < 5 or record[0] != "1":
-            self.filtered[UNKNOWN_VERSION if record and record[0] != "1" else MALFORMED] += 1
+        if len(record) < COMMON_FIELDS or record[VERSION_FIELD] != VERSION:
+            unknown = record and record[VERSION_FIELD] != VERSION
+            self.filtered[UNKNOWN_VERSION if unknown else MALFORMED] += 1
             return
-        kind = record[1]
+        kind = record[KIND_FIELD]
         checked = check_record(record, self._site_ids)
         if isinstance(checked, str):
             self.filtered[checked] += 1
             return
         timestamp, site, value = checked
-        visitor_id = record[3]
+        if kind == SPLIT and len(record) > SPLIT_PLAN and record[SPLIT_PLAN]:
+            plan = plan_of(record[SPLIT_PLAN])
+            if plan is not None and plan.winner is not None:
+                # An end marker: about the test, not its visitor (who may
+                # be a bot, or never load the pixel).
+                self.experiments.end(record[SPLIT_TEST], timestamp, plan, record[SPLIT_POPULATION])
+                return
+        visitor_id = record[VISITOR_FIELD]
         dirty = visitor_id in self._dirty
         state = self._state(visitor_id)
         status = state.status
@@ -239,13 +284,13 @@ class Aggregator:
                 self._count(state, kind, timestamp, site, value, record)
             elif status == BOT:
                 self.filtered[CRAWLER] += 1
-            elif kind == "pixel":
+            elif kind == PIXEL:
                 state.status = HUMAN
                 held, state.held = state.held, []
                 self.filtered[AWAITING_PIXEL] -= len(held)
                 for line in held:
                     self._release(state, line)
-            elif kind == "page" and self.is_crawler(user_agent_of(record[8])):
+            elif kind == PAGE and self.is_crawler(user_agent_of(record[PAGE_USER_AGENT])):
                 state.status = BOT
                 self.filtered[CRAWLER] += len(state.held) + 1
                 self.filtered[AWAITING_PIXEL] -= len(state.held)
@@ -275,7 +320,7 @@ class Aggregator:
                 self.filtered[checked] += 1
                 return
             timestamp, site, value = checked
-            self._count(state, record[1], timestamp, site, value, record)
+            self._count(state, record[KIND_FIELD], timestamp, site, value, record)
         except Exception as exc:  # no record may stop counting
             self._uncountable(exc, record)
 
@@ -283,7 +328,7 @@ class Aggregator:
         self.filtered[UNCOUNTABLE] += 1
         self.problems += 1
         if self.problem is None:
-            what = " ".join(field[:40] for field in record[1:4])
+            what = " ".join(field[:40] for field in record[KIND_FIELD : VISITOR_FIELD + 1])
             self.problem = f"{type(exc).__name__}: {str(exc)[:200]} (record {what!r})"
 
     def take_problems(self) -> tuple[int, str | None]:
@@ -303,13 +348,13 @@ class Aggregator:
         record: Record,
     ) -> None:
         """Count a checked record of a visitor who loaded the pixel."""
-        if kind == "pixel":
+        if kind == PIXEL:
             return  # a pixel of a visitor already counted adds nothing
         # First what may raise (rollups, ua-parser, JSON fields), changing nothing...
         visit = state.visit
         new_visit = None
         if visit is None:
-            visit = new_visit = visit_of(record) if kind == "page" else None
+            visit = new_visit = visit_of(record) if kind == PAGE else None
         timed = self._timed_buckets(timestamp, visit or NO_VISIT)
         memo = state.memo
         const = None
@@ -319,23 +364,26 @@ class Aggregator:
                 for rollup in self.rollups
             ]
         weights = None
-        if kind == "split" and len(record) > 7 and record[7]:
-            weights = weights_of(record[7])
+        if kind == SPLIT and len(record) > SPLIT_WEIGHTS and record[SPLIT_WEIGHTS]:
+            weights = weights_of(record[SPLIT_WEIGHTS])
         # ...then the changes, none of which raises.
         if new_visit is not None:
             state.visit = new_visit
             memo.visit_changed()
         if const is not None:
             memo.const = const
-        if kind == "page":
+        if self.ended and state.tests:
+            self.experiments.leave_ended(state, timestamp)
+        if kind == PAGE:
             self._convert(state, VIEWED_PAGE, None, timestamp, site, timed)
-        elif kind == "goal":
-            info = self._note_goal(record[5], timestamp)
-            if record[7] in VALUE_TYPES:
-                info.value_type = record[7]
-            if record[8] in VALUE_FORMATS:
-                info.value_format = record[8]
-            self._convert(state, record[5], value, timestamp, site, timed)
+        elif kind == GOAL:
+            goal = record[GOAL_NAME]
+            info = self._note_goal(goal, timestamp)
+            if record[GOAL_VALUE_TYPE] in VALUE_TYPES:
+                info.value_type = record[GOAL_VALUE_TYPE]
+            if record[GOAL_VALUE_FORMAT] in VALUE_FORMATS:
+                info.value_format = record[GOAL_VALUE_FORMAT]
+            self._convert(state, goal, value, timestamp, site, timed)
         else:
             self._split(state, timestamp, site, record, timed, weights)
 
@@ -358,7 +406,11 @@ class Aggregator:
         timed: tuple[str, ...],
         weights: dict[str, float] | None,
     ) -> None:
-        test, population = record[5], record[6]
+        test, population = record[SPLIT_TEST], record[SPLIT_POPULATION]
+        end = self.ended.get(test)
+        if end is not None and timestamp >= end:
+            return  # the test has ended: a process that has not heard yet
+        self.experiments.note(test, timestamp, record, weights)
         info = self._tests.get(test)
         if info is None:
             info = self._tests[test] = TestInfo(first=timestamp, last=timestamp)
@@ -519,11 +571,14 @@ class Aggregator:
             counts={CounterKey._make(key): value for key, value in self._counts.items()},
             goals=self._goals,
             tests=self._tests,
+            plans=self.experiments.plans,
+            versions=self.experiments.versions,
             visitors={vid: self.visitors[vid].to_json() for vid in self._dirty},
             filtered={reason: count for reason, count in self.filtered.items() if count},
             pointer=pointer,
         )
         self._counts, self._goals, self._tests = {}, {}, {}
+        self.experiments.drained()
         self._dirty = set()
         self.filtered = Counter()
         return batch

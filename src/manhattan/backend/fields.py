@@ -3,8 +3,9 @@ source, and the fields it parses (the first page's visit, split weights).
 
 Pure functions over plain values. A log may hold records no frontend of
 ours wrote (0.3's, another writer's, a damaged file's), so every field is
-checked again here with the very checks :mod:`manhattan.visitor.records`
-applies when recording.
+checked again here with the very limits :mod:`manhattan.visitor.records`
+applies when recording (:mod:`manhattan.records.limits`), and read by the
+names of :mod:`manhattan.records.layout`.
 
 Internal: not part of the public API (see :mod:`manhattan`).
 """
@@ -16,7 +17,26 @@ import math
 from typing import Final
 
 from manhattan.backend.model import Visit
-from manhattan.visitor.records import (
+from manhattan.records.layout import (
+    GOAL,
+    GOAL_NAME,
+    GOAL_VALUE,
+    KIND_FIELD,
+    MIN_FIELDS,
+    PAGE_HEADERS,
+    PAGE_IP,
+    PAGE_REFERER,
+    PAGE_URL,
+    PAGE_USER_AGENT,
+    SITE_FIELD,
+    SPLIT,
+    SPLIT_POPULATION,
+    SPLIT_TEST,
+    TIMESTAMP_FIELD,
+    VISITOR_FIELD,
+    Record,
+)
+from manhattan.records.limits import (
     MAX_NAME_LENGTH,
     MAX_SITE_ID,
     MAX_TIMESTAMP,
@@ -43,16 +63,11 @@ __all__ = [
 ]
 
 # Reasons (the "filtered" table) of records refused by their fields.
-MALFORMED: Final = "malformed record"
-UNKNOWN_VERSION: Final = "unknown version"
-UNKNOWN_KIND: Final = "unknown kind"
-BAD_NAME: Final = "unstorable name"
-"""A goal, test or population name or visitor id no store can hold."""
-BAD_VALUE: Final = "value out of range"
-"""A goal value that is not finite or of magnitude beyond ``MAX_VALUE``."""
-
-MIN_FIELDS: Final = {"page": 10, "pixel": 5, "goal": 9, "split": 7}
-"""The fewest fields of each kind (0.3's layout; later fields are extensions)."""
+from manhattan.records.vocabulary import BAD_NAME as BAD_NAME
+from manhattan.records.vocabulary import BAD_VALUE as BAD_VALUE
+from manhattan.records.vocabulary import MALFORMED as MALFORMED
+from manhattan.records.vocabulary import UNKNOWN_KIND as UNKNOWN_KIND
+from manhattan.records.vocabulary import UNKNOWN_VERSION as UNKNOWN_VERSION
 
 MAX_USER_AGENT: Final = 512
 """The most characters of a user agent (and of each recorded header value)
@@ -62,7 +77,7 @@ agent costs about 10 ms)."""
 
 
 def check_record(
-    record: list[str], site_ids: dict[str, int]
+    record: Record, site_ids: dict[str, int]
 ) -> str | tuple[float, int, float | None]:
     """The filtered-table reason to skip ``record`` (a version 1 record of at
     least five fields) for, or its timestamp, site id and goal value
@@ -70,16 +85,17 @@ def check_record(
 
     ``site_ids`` caches parsed site id fields (they are few); this adds to it.
     """
-    needed = MIN_FIELDS.get(record[1])
+    kind = record[KIND_FIELD]
+    needed = MIN_FIELDS.get(kind)
     if needed is None:
         return UNKNOWN_KIND
     if len(record) < needed:
         return MALFORMED
-    site = site_ids.get(record[4])
+    site = site_ids.get(record[SITE_FIELD])
     try:
-        timestamp = float(record[2])
+        timestamp = float(record[TIMESTAMP_FIELD])
         if site is None:
-            text = record[4]
+            text = record[SITE_FIELD]
             site = int(text) if text else 0  # 0.3's own records may hold ""
             if 0 <= site <= MAX_SITE_ID and len(site_ids) < 10_000:
                 site_ids[text] = site
@@ -87,24 +103,25 @@ def check_record(
         return MALFORMED
     if not (0.0 <= timestamp < MAX_TIMESTAMP and 0 <= site <= MAX_SITE_ID):
         return MALFORMED
-    kind = record[1]
-    vid = record[3]
+    vid = record[VISITOR_FIELD]
     if 0 < len(vid) <= MAX_NAME_LENGTH and vid.isascii() and "\x00" not in vid:
         problem = None  # a visitor id as the middleware makes them: the usual case
     else:
         problem = name_problem(vid)
     value = None
-    if kind == "goal":
-        problem = problem or name_problem(record[5])
-        if record[6] and problem is None:
+    if kind == GOAL:
+        problem = problem or name_problem(record[GOAL_NAME])
+        if record[GOAL_VALUE] and problem is None:
             try:
-                value = float(record[6])
+                value = float(record[GOAL_VALUE])
             except ValueError:
                 return MALFORMED
             if not -MAX_VALUE <= value <= MAX_VALUE:
                 return BAD_VALUE
-    elif kind == "split":
-        problem = problem or name_problem(record[5]) or name_problem(record[6])
+    elif kind == SPLIT:
+        problem = (
+            problem or name_problem(record[SPLIT_TEST]) or name_problem(record[SPLIT_POPULATION])
+        )
     if problem is None:
         return timestamp, site, value
     return MALFORMED if problem == _EMPTY else BAD_NAME
@@ -113,7 +130,7 @@ def check_record(
 _EMPTY: Final = name_problem("")
 
 
-def visit_of(record: list[str]) -> Visit:
+def visit_of(record: Record) -> Visit:
     """The :class:`~manhattan.backend.model.Visit` of a page record: user
     agent and header values cut to :data:`MAX_USER_AGENT` characters.
 
@@ -122,14 +139,20 @@ def visit_of(record: list[str]) -> Visit:
     the record).
     """
     headers: dict[str, str] = {}
-    if len(record) > 10 and record[10]:
+    if len(record) > PAGE_HEADERS and record[PAGE_HEADERS]:
         try:
-            parsed = json.loads(record[10])
+            parsed = json.loads(record[PAGE_HEADERS])
         except ValueError:
             parsed = None
         if isinstance(parsed, dict):
             headers = {str(key): str(value)[:MAX_USER_AGENT] for key, value in parsed.items()}
-    return Visit(record[7], record[9], user_agent_of(record[8]), record[5], headers)
+    return Visit(
+        record[PAGE_URL],
+        record[PAGE_REFERER],
+        user_agent_of(record[PAGE_USER_AGENT]),
+        record[PAGE_IP],
+        headers,
+    )
 
 
 def user_agent_of(text: str) -> str:

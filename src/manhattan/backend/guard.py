@@ -17,11 +17,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Final, NamedTuple, TypeVar
 
-from manhattan.backend.model import ALL_SITES, Batch, GoalInfo, TestInfo
-from manhattan.visitor.records import MAX_SITE_ID
-
-UNSTORABLE: Final = "unstorable entry"
-"""The filtered-table reason of the entries :func:`guard` drops."""
+from manhattan.backend.model import Batch, GoalInfo, TestInfo
+from manhattan.records.limits import MAX_SITE_ID
+from manhattan.records.vocabulary import ALL_SITES
+from manhattan.records.vocabulary import UNSTORABLE as UNSTORABLE
 
 MAX_KEY_BYTES: Final = 2400
 """The most UTF-8 bytes of the text of one key (a counter's rollup, bucket,

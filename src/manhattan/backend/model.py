@@ -13,20 +13,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol, TypeAlias, runtime_checkable
 
+from manhattan.analysis.stats import TestStats as TestStats
 from manhattan.analysis.types import Analysis
 from manhattan.exceptions import QueryError as QueryError
 
-ALL_SITES = -1
-"""The site id under which counts for all sites together are kept."""
-
-IMPRESSION = ""
-"""The goal name of impression rows (goal names are never empty)."""
-
-VIEWED_PAGE = "viewed page"
-"""The built-in goal every counted page view converts on."""
-
-NO_TEST = ""
-"""The test (and population) of rows that are not about a split test."""
+# Declared at the bottom layer, where the client and the dashboard read
+# them without loading the backend; importable from here as they were.
+from manhattan.records.vocabulary import ALL_SITES as ALL_SITES
+from manhattan.records.vocabulary import IMPRESSION as IMPRESSION
+from manhattan.records.vocabulary import NO_TEST as NO_TEST
+from manhattan.records.vocabulary import VIEWED_PAGE as VIEWED_PAGE
 
 
 class Visit(NamedTuple):
@@ -54,6 +50,11 @@ class Rollup(Protocol):
     depends on the visit only, never on the time, so it may be computed once
     per visitor. Buckets are short readable strings (an ISO date, a browser
     name); every count is kept per (rollup, bucket, site).
+
+    Implement it to slice counts your own way and name it in the server
+    config's ``rollups`` (see :mod:`manhattan.backend.rollups`); the
+    aggregator calls :meth:`bucket` for each counted event (once per
+    visitor when ``per_visitor``).
     """
 
     name: str
@@ -61,6 +62,25 @@ class Rollup(Protocol):
 
     def bucket(self, timestamp: float, visit: Visit) -> str:
         """The bucket of an event at ``timestamp`` by a visitor whose first page was ``visit``."""
+        ...
+
+
+@runtime_checkable
+class PeriodicRollup(Rollup, Protocol):
+    """A :class:`Rollup` of time periods (days, weeks, months) that can tell
+    how long its bucket holds.
+
+    Implement :meth:`period` beside ``bucket`` in a rollup whose bucket
+    depends on the time only: when every rollup that is not ``per_visitor``
+    has it, the aggregator (through
+    :class:`~manhattan.backend.timedbuckets.TimedBuckets`) asks them once
+    per period instead of once per event. The built-in ``day``, ``week`` and
+    ``month`` rollups have it.
+    """
+
+    def period(self, timestamp: float) -> tuple[float, float, str]:
+        """``(start, end, bucket)``: the bucket of ``timestamp``, which holds
+        for every time from ``start`` up to, not including, ``end``."""
         ...
 
 
@@ -103,12 +123,35 @@ class TestInfo:
 
 
 @dataclass
+class TestPlan:
+    """A declared experiment's plan, as the split records carried it:
+    ``plan`` the latest plan's JSON and ``at`` its record's time; ``ended``
+    the time of the test's earliest end marker (``None`` while it runs) and
+    ``winner`` the population that marker named."""
+
+    __test__ = False  # not a pytest test class
+
+    plan: str
+    at: float
+    ended: float | None = None
+    winner: str = ""
+
+
+VersionKey: TypeAlias = tuple[str, str, str]
+"""(test, kind, JSON) of one version of a test's plan (kind ``"plan"``) or
+population list (kind ``"populations"``, its weights)."""
+
+
+@dataclass
 class Batch:
     """Everything one flush commits, in one transaction.
 
     ``counts`` are deltas to add; ``goals``/``tests`` are merged (types
     replaced when non-empty, first = min, last = max, crossovers added,
-    weights replaced when non-empty); ``visitors`` are serialized visitor
+    weights replaced when non-empty); ``plans`` are merged (the latest
+    plan by time, the earliest end); ``versions`` (each distinct plan and
+    population list of a test, with the first time seen) keep the earliest
+    time; ``visitors`` are serialized visitor
     states to upsert; ``filtered`` are per-reason counts to add; ``pointer``
     is where the log reader resumes (``None``: unchanged); ``pointers`` are
     further reader positions by name (one per stream partition), stored in
@@ -119,6 +162,8 @@ class Batch:
     counts: dict[CounterKey, list[float]] = field(default_factory=dict)
     goals: dict[str, GoalInfo] = field(default_factory=dict)
     tests: dict[str, TestInfo] = field(default_factory=dict)
+    plans: dict[str, TestPlan] = field(default_factory=dict)
+    versions: dict[VersionKey, float] = field(default_factory=dict)
     visitors: dict[str, str] = field(default_factory=dict)
     filtered: dict[str, int] = field(default_factory=dict)
     pointer: str | None = None
@@ -129,32 +174,13 @@ class Batch:
             self.counts
             or self.goals
             or self.tests
+            or self.plans
+            or self.versions
             or self.visitors
             or self.filtered
             or self.pointer is not None
             or self.pointers
         )
-
-
-@dataclass
-class TestStats:
-    """The aggregates of one split test in one (rollup, bucket, site) slice.
-
-    ``visitors`` maps population -> impressions; ``goals`` maps goal ->
-    population -> (conversions, value total, sum of squares of per-visitor
-    value totals); ``weights`` are those split() recorded (empty when
-    unknown); ``crossovers`` counts visitors seen in more than one
-    population; ``value_types`` maps goal -> value type where it has one.
-    """
-
-    __test__ = False  # not a pytest test class
-
-    name: str
-    visitors: dict[str, int] = field(default_factory=dict)
-    goals: dict[str, dict[str, tuple[int, float, float]]] = field(default_factory=dict)
-    weights: dict[str, float] = field(default_factory=dict)
-    crossovers: int = 0
-    value_types: dict[str, str] = field(default_factory=dict)
 
 
 Variant: TypeAlias = tuple[str, str] | Sequence[str]
@@ -237,7 +263,11 @@ class Queries(Protocol):
     ) -> Analysis:
         """The statistics of a split test, per population and goal (see
         :mod:`manhattan.analysis.types`); ``weights`` replace the recorded
-        ones (for logs that lack them)."""
+        ones (for logs that lack them). A declared experiment is judged by
+        the plan its split records carried; the answer also says what
+        changed while it ran (``warnings``) and, once it has ended, when
+        and with which winner (``ended``). The server computes it from the
+        store's :meth:`StatsReader.test_stats`."""
         ...
 
     def sites(self) -> list[int]:
@@ -296,4 +326,36 @@ class Store(Protocol):
 
     def commit(self, batch: Batch) -> None:
         """Apply ``batch`` in one transaction: all of it or none."""
+        ...
+
+
+@runtime_checkable
+class EndedReader(Protocol):
+    """A store that tells which tests have ended: a worker's aggregator
+    adopts these when it starts and after each commit (so that workers
+    sharing a database learn of each other's end markers)."""
+
+    def load_ended(self) -> dict[str, float]:
+        """When each ended test ended (its earliest end marker)."""
+        ...
+
+
+@runtime_checkable
+class StatsReader(Protocol):
+    """A store's read of one split test's aggregates: the server composes
+    the ``analyze`` query from it and :mod:`manhattan.analysis`
+    (:class:`~manhattan.server.service.StoreQueries`), so that a store
+    answers the other queries and never runs the statistics."""
+
+    def test_stats(
+        self,
+        test_name: str,
+        rollup_key: str = "all",
+        bucket_id: Any = 0,
+        site_id: int | None = None,
+        goals: Sequence[str] | None = None,
+    ) -> TestStats:
+        """The aggregates of ``test_name`` in one (rollup, bucket, site)
+        slice; :class:`QueryError` for a name the store never saw, ``goals``
+        (those the analysis will show) included."""
         ...

@@ -2,9 +2,15 @@
 
     manhattan-report "Checkout Button" --goal Purchased --goal "Added To Cart"
 
-Populations are rows: visitors, conversions, rate and its 95% interval,
-lift over control, p-value (Holm-adjusted beside it), chance to beat
-control. The sample ratio mismatch verdict comes first.
+The sample ratio mismatch check comes first; then, for a test that has
+ended, when and what it serves, what changed while it ran, the declared
+plan, the progress toward its planned size and the verdict in words (the
+same words as the dashboard's, :mod:`manhattan.analysis.wording`). Then
+per goal, populations are rows: visitors, conversions, rate and its 95%
+interval, lift over control, p-value (Holm-adjusted beside it), chance to
+beat control; below a row, its always-valid interval where the plan gives
+one, and its value per visitor. ``--json`` prints the analysis as the
+server sent it, plan, decision, warnings and end included.
 
 Exit status: 0, 1 when the server cannot answer (down, busy, an error
 reply), 2 for a bad command line, 141 when the reader of the output went
@@ -20,22 +26,24 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from manhattan import _cli
 from manhattan.analysis.types import Analysis, Lift
+from manhattan.analysis.wording import Verdict, always_valid_span, verdict
 from manhattan.client import ServerError
 from manhattan.client.options import add_connection_flags, end_broken_pipe, open_client
+
+PROGRAM = "manhattan-report"
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
-    parser = argparse.ArgumentParser(
-        prog="manhattan-report", description="The analysis of a split test."
-    )
+    parser = _cli.Parser(prog=PROGRAM, description="The analysis of a split test.")
     parser.add_argument("test", help="the split test's name")
     parser.add_argument(
         "--goal", action="append", dest="goals", help="a goal to report (repeatable; default all)"
     )
     parser.add_argument("--control", help="the control population (default: the first listed)")
-    parser.add_argument("--site", type=int, help="one site id (default: all sites)")
+    parser.add_argument("--site", type=_cli.index, help="one site id (default: all sites)")
     parser.add_argument(
         "--weight",
         action="append",
@@ -62,7 +70,8 @@ def _p(value: float | None) -> str:
 def render(analysis: Analysis) -> str:
     """The analysis as a terminal table."""
     srm = analysis["srm"]
-    verdict = "MISMATCH: do not trust this test" if srm["mismatch"] else "ok"
+    said = verdict(analysis)
+    trust = "MISMATCH: do not trust this test" if srm["mismatch"] else "ok"
     weights = (
         "given"
         if srm.get("weights_given")
@@ -72,8 +81,9 @@ def render(analysis: Analysis) -> str:
     )
     lines = [
         f"{analysis['test']}  (control: {analysis['control']})",
-        f"sample ratio: {verdict} (p = {_p(srm['p_value'])}, weights {weights}); "
+        f"sample ratio: {trust} (p = {_p(srm['p_value'])}, weights {weights}); "
         f"visitors in more than one population: {analysis['crossovers']}",
+        *_words(said),
     ]
     header = (
         f"  {'population':<16}{'visitors':>10}{'conv.':>8}  {'rate (95% interval)':<22}"
@@ -87,7 +97,8 @@ def render(analysis: Analysis) -> str:
             lift = "control"
             p = holm = beat = ""
             if population != analysis["control"]:
-                lift = _lift(row.get("lift"))
+                # An older server gave a lift without enough data: no lift then.
+                lift = _lift(row.get("lift") if row.get("enough_data", True) else None)
                 if row.get("p_value") is None:
                     p, holm, beat = "  not enough data", "", ""
                 else:
@@ -97,6 +108,12 @@ def render(analysis: Analysis) -> str:
                 f"  {population:<16}{row['visitors']:>10,}{row['conversions']:>8,}  {rate:<22}"
                 f"{lift:>16}{p:>9}{holm:>9}{beat:>9}"
             )
+            span = always_valid_span(row)
+            if span is not None:
+                lines.append(
+                    f"  {'  always-valid':<16}{'':>18}  {f'{said.level} interval':<22}"
+                    f"{span:>16}{_p(row['always_valid_p']):>9}"
+                )
             value = row.get("value")
             if value is not None and value["per_visitor"] is None:
                 lines.append(f"  {'  per visitor':<16}{'overflowed':>18}")
@@ -112,6 +129,23 @@ def render(analysis: Analysis) -> str:
     return "\n".join(lines)
 
 
+def _words(said: Verdict) -> list[str]:
+    """The verdict's lines: the end, the warnings, the plan, the progress,
+    the verdict with its figures and harmed guardrails, and what kind of
+    figures they are."""
+    lines = [] if said.ended is None else [said.ended]
+    lines += [f"warning: {warning}" for warning in said.warnings]
+    if said.plan:
+        lines.append("plan: " + "; ".join(f"{label} {value}" for label, value in said.plan))
+    if said.progress is not None:
+        lines.append(f"progress: {said.progress.text} ({said.progress.share:.0%})")
+    lines.append(("verdict when it ended: " if said.ended else "verdict: ") + said.headline)
+    lines += [f"  {figure}" for figure in said.figures]
+    lines += [f"  warning: {harm}" for harm in said.harmed]
+    lines.append(f"note: {said.note}")
+    return lines
+
+
 def _lift(lift: Lift | None) -> str:
     if lift is None:
         return "n/a"
@@ -122,27 +156,20 @@ def _lift(lift: Lift | None) -> str:
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Entry point of ``manhattan-report``; returns the exit status."""
-    out = sys.stdout if out is None else out
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    weights = None
-    if args.weight:
-        weights = {}
-        for item in args.weight:
-            name, _, number = item.rpartition("=")
-            try:
-                weights[name] = float(number)
-            except ValueError:
-                parser.error(f"--weight must be POPULATION=NUMBER, not {item!r}")
-            if not name or not math.isfinite(weights[name]):
-                parser.error(f"--weight must be POPULATION=NUMBER, not {item!r}")
+    return _cli.run(PROGRAM, lambda: _main(argv, sys.stdout if out is None else out))
+
+
+def _main(argv: Sequence[str] | None, out: TextIO) -> int:
+    args = build_parser().parse_args(argv)
+    weights = _weights(args.weight)
     try:
-        with open_client(parser, args) as client:
+        with open_client(args) as client:
             analysis = client.analyze(
                 args.test, args.goals, args.control, args.site, weights=weights
             )
     except (ServerError, TimeoutError) as exc:
-        print(f"manhattan-report: error: {exc}", file=sys.stderr)
+        # Not a usage error: the command line was fine, the server did not answer.
+        print(f"{PROGRAM}: error: {exc}", file=sys.stderr)
         return 1
     try:
         out.write(json.dumps(analysis, indent=2) if args.json else render(analysis))
@@ -151,3 +178,21 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except BrokenPipeError:
         return end_broken_pipe(out)
     return 0
+
+
+def _weights(items: list[str] | None) -> dict[str, float] | None:
+    """The ``--weight POPULATION=WEIGHT`` flags as a dict; a usage error
+    (exit 2) for one that is not a name and a finite number."""
+    if not items:
+        return None
+    weights: dict[str, float] = {}
+    for item in items:
+        name, _, number = item.rpartition("=")
+        try:
+            weight = float(number)
+        except ValueError:
+            weight = math.nan
+        if not name or not math.isfinite(weight):
+            _cli.fail(f"--weight must be POPULATION=NUMBER, not {item!r}")
+        weights[name] = weight
+    return weights

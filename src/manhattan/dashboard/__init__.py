@@ -21,7 +21,28 @@ verdict each), ``/test?name=...`` (one test's analysis and daily chart),
 ``site=<id>`` when the server counts several sites.
 """
 
-from manhattan.dashboard.app import Dashboard, make_app
-from manhattan.dashboard.server import make_server
+from __future__ import annotations
 
-__all__ = ["Dashboard", "make_app", "make_server"]
+from typing import TYPE_CHECKING
+
+from manhattan import _lazy
+
+if TYPE_CHECKING:
+    from manhattan.dashboard.app import Dashboard, make_app
+    from manhattan.dashboard.server import make_server
+
+DEFAULT_WAIT = 1500
+"""How long (ms) a page waits for each reply of the server."""
+
+# Loaded on first use: `manhattan-dashboard --help` (which imports this
+# package first) then answers without loading Jinja2, WebOb and ZeroMQ.
+__getattr__, __dir__ = _lazy.exports(
+    __name__,
+    {
+        "Dashboard": "manhattan.dashboard.app",
+        "make_app": "manhattan.dashboard.app",
+        "make_server": "manhattan.dashboard.server",
+    },
+)
+
+__all__ = ["DEFAULT_WAIT", "Dashboard", "make_app", "make_server"]

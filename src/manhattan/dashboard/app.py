@@ -24,6 +24,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from webob import Request, Response
 
 from manhattan.client import Client, ServerError
+from manhattan.dashboard import DEFAULT_WAIT as DEFAULT_WAIT
 from manhattan.dashboard import formats, views
 from manhattan.dashboard.auth import BasicAuth, credentials
 from manhattan.dashboard.params import (
@@ -36,9 +37,6 @@ from manhattan.dashboard.params import (
 )
 
 logger = logging.getLogger("manhattan.dashboard")
-
-DEFAULT_WAIT = 1500
-"""How long (ms) a page waits for each reply of the server."""
 
 CSS = resources.files("manhattan.dashboard").joinpath("static/dashboard.css").read_bytes()
 

@@ -1,24 +1,32 @@
-"""``manhattan-dashboard``: serve the results dashboard of a Manhattan server."""
+"""``manhattan-dashboard``: serve the results dashboard of a Manhattan server.
+
+A bad command line, or an address it cannot listen on, ends it with one
+line on stderr and exit status 2; SIGTERM and SIGINT (Ctrl-C) stop it
+serving, and it exits 0.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import threading
 from collections.abc import Sequence
 
+from manhattan import _cli
 from manhattan.client.options import add_connection_flags, curve_options
-from manhattan.dashboard.app import DEFAULT_WAIT, make_app
+from manhattan.dashboard import DEFAULT_WAIT
 from manhattan.dashboard.auth import AUTH_ENV, parse_credentials
 from manhattan.dashboard.server import is_loopback, make_server, parse_listen
 
+PROGRAM = "manhattan-dashboard"
 DEFAULT_LISTEN = "127.0.0.1:8080"
 
 
 def parser() -> argparse.ArgumentParser:
     """The command line's parser."""
-    result = argparse.ArgumentParser(
-        prog="manhattan-dashboard",
+    result = _cli.Parser(
+        prog=PROGRAM,
         description="Serve the results dashboard of a Manhattan server (read-only).",
     )
     add_connection_flags(result, wait=DEFAULT_WAIT)
@@ -34,9 +42,16 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the dashboard until interrupted; 2 for a bad command line."""
-    arguments = parser()
-    args = arguments.parse_args(argv)
+    """Run the dashboard until SIGTERM or SIGINT (0); 2 for a bad command
+    line or an address it cannot listen on."""
+    return _cli.run(PROGRAM, lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = parser().parse_args(argv)
+    # Jinja2 and WebOb load once the flags are parsed: --help answers at once.
+    from manhattan.dashboard.app import make_app
+
     try:
         host, port = parse_listen(args.listen)
         credentials = args.auth if args.auth is not None else os.environ.get(AUTH_ENV) or None
@@ -47,22 +62,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         app = make_app(args.connect, auth=auth, wait=args.wait, **curve_options(args))
     except ValueError as exc:
-        arguments.error(str(exc))
+        _cli.fail(exc)
     try:
         server = make_server(app, host, port)
     except OSError as exc:
         app.close()
-        arguments.error(f"cannot listen on {args.listen}: {exc.strerror or exc}")
+        _cli.fail(f"cannot listen on {args.listen}: {exc.strerror or exc}")
     where = f"[{host}]" if ":" in host else host
     print(
-        f"manhattan-dashboard: http://{where}:{server.server_port}/ (server {args.connect})",
+        f"{PROGRAM}: http://{where}:{server.server_port}/ (server {args.connect})",
         file=sys.stderr,
         flush=True,
     )
+    # Served from a thread: the signal handler only sets the event, and
+    # shutdown() must come from a thread other than the serving one.
+    serving = threading.Thread(target=server.serve_forever, name="manhattan-dashboard")
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        with _cli.stop_on_signals() as stop:
+            serving.start()
+            try:
+                stop.wait()
+            finally:
+                server.shutdown()  # waits for serve_forever to return
+                serving.join()
     finally:
         server.server_close()
         app.close()

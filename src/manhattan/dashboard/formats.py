@@ -6,9 +6,9 @@ Internal: not part of the public API (see :mod:`manhattan`).
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
 
-from manhattan.visitor.records import CURRENCY, PERCENTAGE
+from manhattan.analysis.wording import moment
+from manhattan.records.layout import CURRENCY, PERCENTAGE
 
 NONE = "\N{EN DASH}"
 """What a missing number shows."""
@@ -50,5 +50,6 @@ def p_value(value: float | None) -> str:
 
 
 def timestamp(seconds: float) -> str:
-    """Seconds since the epoch as a UTC date and time to the minute."""
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    """Seconds since the epoch as a UTC date and time to the minute (as the
+    verdict's words say when a test ended)."""
+    return moment(seconds)

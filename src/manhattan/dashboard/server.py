@@ -8,10 +8,11 @@ from __future__ import annotations
 import ipaddress
 import socket
 from socketserver import ThreadingMixIn
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
-from manhattan.dashboard.app import Dashboard
+if TYPE_CHECKING:
+    from manhattan.dashboard.app import Dashboard
 
 
 class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):

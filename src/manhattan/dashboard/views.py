@@ -7,14 +7,18 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeAlias
 
-from manhattan.backend import aggregate as reasons
-from manhattan.backend.fields import MAX_VALUE
-from manhattan.backend.guard import UNSTORABLE
-from manhattan.backend.model import IMPRESSION, VIEWED_PAGE, Queries
-from manhattan.backend.persistence.queries import MAX_BREAKDOWN_GOALS, goal_value_of
+from manhattan.analysis.wording import always_valid_span, verdict
+from manhattan.backend.model import Queries
 from manhattan.client import ServerError
 from manhattan.dashboard import charts
-from manhattan.dashboard.verdict import Verdict, verdict
+from manhattan.records import vocabulary as reasons
+from manhattan.records.limits import MAX_VALUE
+from manhattan.records.vocabulary import (
+    IMPRESSION,
+    MAX_BREAKDOWN_GOALS,
+    VIEWED_PAGE,
+    goal_value_of,
+)
 
 MAX_TESTS = 50
 """The newest tests the tests page analyses (one query each)."""
@@ -47,14 +51,14 @@ NOT_COUNTED: Mapping[str, str] = {
     reasons.HELD_OVERFLOW: f"beyond the {reasons.MAX_HELD} most recent events held per "
     "visitor awaiting the pixel",
     reasons.MALFORMED: "a log record with missing or unreadable fields",
-    "malformed line": "a log line that could not be decoded",
+    reasons.MALFORMED_LINE: "a log line that could not be decoded",
     reasons.UNKNOWN_VERSION: "a record of a newer log format",
     reasons.UNKNOWN_KIND: "a record of a kind this server does not know",
     reasons.BAD_NAME: "a name or visitor id no database can store",
     reasons.BAD_VALUE: f"a goal value that is not finite or beyond {MAX_VALUE:g}",
     reasons.UNREADABLE_STATE: "a damaged stored visitor state: the visitor started afresh",
     reasons.UNCOUNTABLE: "counting it raised an error (see the server's log)",
-    UNSTORABLE: "a counter no database can hold (these count counters, not events)",
+    reasons.UNSTORABLE: "a counter no database can hold (these count counters, not events)",
 }
 """What each reason of ``filtered()`` means, in a phrase."""
 
@@ -117,18 +121,24 @@ def _breakdown(
 def tests_page(
     backend: Backend, tests: Sequence[Mapping[str, Any]], site: int | None
 ) -> dict[str, Any]:
-    """Each of the newest tests with its verdict."""
+    """Each of the newest tests with its verdict in words (and its warnings,
+    and when it ended), its visitors and its sample ratio check."""
     rows = []
     for test in tests[:MAX_TESTS]:
-        outcome: Verdict | None = None
-        problem = ""
+        row: dict[str, Any] = {"test": test, "verdict": None, "problem": ""}
         try:
-            outcome = verdict(backend.analyze(test["name"], site_id=site))
+            analysis = backend.analyze(test["name"], site_id=site)
         except ServerError as error:
             if not no_data(error):
                 raise
-            problem = error.message
-        rows.append({"test": test, "verdict": outcome, "problem": problem})
+            row["problem"] = error.message
+        else:
+            row.update(
+                verdict=verdict(analysis),
+                visitors=sum(analysis["visitors"].values()),
+                srm=analysis["srm"],
+            )
+        rows.append(row)
     return {
         "rows": rows,
         "more": max(len(tests) - MAX_TESTS, 0),
@@ -162,8 +172,10 @@ def daily_rates(
 
 
 def test_page(backend: Backend, name: str, site: int | None) -> dict[str, Any]:
-    """One test: the analysis (populations x goals, intervals as bars) and
-    a daily chart of each population's conversion rate per goal."""
+    """One test: its plan, progress and verdict in words, the analysis
+    (populations x goals, intervals as bars, always-valid intervals where
+    the plan has them) and a daily chart of each population's conversion
+    rate per goal."""
     analysis = backend.analyze(name, site_id=site)
     populations: list[str] = analysis["populations"]
     goals = list(analysis["goals"])
@@ -190,7 +202,14 @@ def test_page(backend: Backend, name: str, site: int | None) -> dict[str, Any]:
                 top,
                 label=f"{population}: {entry['rate']:.2%} (95% interval {low:.2%} to {high:.2%})",
             )
-            cells.append({"population": population, "entry": entry, "bar": bar})
+            cells.append(
+                {
+                    "population": population,
+                    "entry": entry,
+                    "bar": bar,
+                    "always_valid": always_valid_span(entry),
+                }
+            )
         rows.append(
             {"goal": goal, "value_type": analysis["goals"][goal]["value_type"], "cells": cells}
         )

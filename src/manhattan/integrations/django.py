@@ -12,17 +12,22 @@ and configure it in the settings::
     # MANHATTAN_LOG = "myproject.analytics.log"    # a Log object, or its dotted path
     MANHATTAN_OPTIONS = {"host_map": {"shop.example.com": 1}, "anonymize_ip": True}
 
-``MANHATTAN_OPTIONS`` takes the WSGI middleware's keyword options, but
-``count_page`` is called as ``count_page(request, response) -> bool``. Every
-request gets ``request.manhattan_visitor``; the rest (cookie, page views,
-pixel route and injection, one write per request) is the WSGI middleware's
-behaviour, from the same shared core. Bad or missing settings raise
-``ImproperlyConfigured`` naming the setting.
+``MANHATTAN_OPTIONS`` takes the WSGI middleware's keyword options
+(:class:`~manhattan.web.options.Options`), but ``count_page`` is called as
+``count_page(request, response) -> bool`` and an ``exclude`` callable as
+``exclude(request) -> bool`` with the ``HttpRequest`` (``exclude``
+networks are checked against ``request.META["REMOTE_ADDR"]``). QA links
+(:func:`manhattan.experiments.force_link`) are signed with
+``MANHATTAN_SECRET``. Every request gets
+``request.manhattan_visitor``; the rest (cookie, page views, pixel route
+and injection, one write per request) is the WSGI middleware's behaviour,
+from the same shared core. Bad or missing settings raise
+``ImproperlyConfigured`` naming the setting (and, for an unknown option,
+the closest known one).
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +44,9 @@ from django.utils.module_loading import import_string  # type: ignore[import-unt
 
 from manhattan.log.timerotating import TimeRotatingLog
 from manhattan.visitor.visitor import Visitor
+from manhattan.web import rules
 from manhattan.web.cookies import check_secrets
+from manhattan.web.options import OPTION_NAMES
 from manhattan.web.pixel import PIXEL_GIF, PixelInjector, inject
 from manhattan.web.scope import wsgi_text
 from manhattan.web.tracker import PIXEL_CACHE_CONTROL, PIXEL_CONTENT_TYPE, Tracker, flush
@@ -47,9 +54,8 @@ from manhattan.web.tracker import PIXEL_CACHE_CONTROL, PIXEL_CONTENT_TYPE, Track
 if TYPE_CHECKING:
     from manhattan.log import Log
 
-# The shared core's keyword options, but the two the settings give apart.
-OPTIONS = frozenset(inspect.signature(Tracker.__init__).parameters) - {"self", "log", "secret"}
-"""The keys ``MANHATTAN_OPTIONS`` may hold."""
+OPTIONS = OPTION_NAMES
+"""The keys ``MANHATTAN_OPTIONS`` may hold: every middleware's options."""
 
 
 def configured_log() -> Log:
@@ -98,6 +104,7 @@ class ManhattanMiddleware(Tracker):
     """Django middleware giving every request a tracked ``request.manhattan_visitor``."""
 
     COUNT_PAGE_SIGNATURE = "(request, response) -> bool"
+    EXCLUDE_SIGNATURE = "(request: HttpRequest) -> bool"
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
@@ -116,28 +123,24 @@ class ManhattanMiddleware(Tracker):
             raise ImproperlyConfigured(
                 f"MANHATTAN_OPTIONS must be a dict of options, not {type(options).__name__}"
             )
-        unknown = sorted(set(options) - OPTIONS)
-        if unknown:
-            raise ImproperlyConfigured(
-                f"MANHATTAN_OPTIONS has unknown options {unknown}; known: {sorted(OPTIONS)}"
-            )
         try:
-            super().__init__(log, secret, **options)
+            super().__init__(log, secret, options)
         except (TypeError, ValueError) as exc:
             raise ImproperlyConfigured(f"MANHATTAN_OPTIONS: {exc}") from None
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         """Serve one request."""
         environ = request_environ(request)
-        visitor, fresh, tracked, set_cookie = self.begin(environ)
+        exclude = self.exclude
+        excluded = exclude is not None and bool(exclude(request))
+        visitor, fresh, tracked, set_cookie, qa_cookie = self.begin(environ, excluded)
         request.manhattan_visitor = visitor
         if request.path_info == self.pixel_path:
             self.record_pixel(visitor, fresh, tracked)
             flush(visitor)
             pixel = HttpResponse(PIXEL_GIF, content_type=PIXEL_CONTENT_TYPE)
             pixel["Cache-Control"] = PIXEL_CACHE_CONTROL
-            if set_cookie:
-                self._set_cookie(pixel, visitor)
+            self._set_cookies(pixel, visitor if set_cookie else None, qa_cookie)
             return pixel
         began = visitor.timestamp()
         try:
@@ -147,20 +150,25 @@ class ManhattanMiddleware(Tracker):
             raise
         tag = None
         if tracked:
+            method = request.method or "GET"
+            status = response.status_code
+            media = rules.media_type(response.get("Content-Type"))
             rule = self.count_page
-            _, tag = self.decide(
-                environ,
-                visitor,
-                began,
-                request.method or "GET",
-                response.status_code,
-                response.get("Content-Type"),
+            if (
+                rules.is_page_view(environ, method, status, media)
+                if rule is None
+                else rule(request, response)
+            ):
+                visitor.record_first(self.page_record(environ, visitor, began))
+            if rules.takes_pixel(
+                method,
+                status,
+                media,
                 response.get("Content-Encoding"),
                 response.get("Content-Range"),
-                None if rule is None else bool(rule(request, response)),
-            )
-        if set_cookie:
-            self._set_cookie(response, visitor)
+            ):
+                tag = self.tag_for(environ["SCRIPT_NAME"])
+        self._set_cookies(response, visitor if set_cookie else None, qa_cookie)
         if isinstance(response, StreamingHttpResponse):
             # Written when the body has been sent (or the response closed).
             self._stream(response, visitor, tag)
@@ -172,10 +180,21 @@ class ManhattanMiddleware(Tracker):
         flush(visitor)
         return response
 
-    def _set_cookie(self, response: HttpResponseBase, visitor: Visitor) -> None:
-        response.set_cookie(
-            self.cookie_name, self.signer.sign(visitor.id), httponly=True, **self.cookie_options
-        )
+    def _set_cookies(
+        self, response: HttpResponseBase, visitor: Visitor | None, qa_cookie: str | None
+    ) -> None:
+        """Set the cookie of ``visitor`` (if any) and the QA cookie (if any)."""
+        if visitor is not None:
+            response.set_cookie(
+                self.cookie_name,
+                self.signer.sign(visitor.id),
+                httponly=True,
+                **self.cookie_options,
+            )
+        if qa_cookie is not None:
+            response.set_cookie(
+                self.qa_cookie_name, qa_cookie, httponly=True, **self.qa_cookie_options
+            )
 
     def _stream(
         self, response: StreamingHttpResponse, visitor: Visitor, tag: bytes | None

@@ -6,13 +6,13 @@ parsing beyond what a decision needs): it runs on every request a site serves.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, Unpack
 
 from manhattan.visitor.visitor import Visitor
 from manhattan.web import rules
-from manhattan.web.cookies import DEFAULT_MAX_AGE, Secret
+from manhattan.web.options import Options, gather
 from manhattan.web.pixel import PIXEL_GIF, PixelInjector, inject
 from manhattan.web.tracker import (
     DISCARD,
@@ -24,8 +24,10 @@ from manhattan.web.tracker import (
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from webob import Request
 
     from manhattan.log import Log
+    from manhattan.web.cookies import Secret
 
 ExcInfo: TypeAlias = (
     tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
@@ -43,78 +45,73 @@ class ManhattanMiddleware(Tracker):
     """Wrap a WSGI ``app`` to give every request a tracked ``Visitor``.
 
     The visitor is at ``environ['manhattan.visitor']``. See the README for
-    every option; in short: ``log`` receives the records, ``secret`` signs
-    the visitor cookie (a list of secrets is a rotation: the first signs,
-    all verify, and older cookies are signed anew), ``host_map`` maps
-    hosts to site ids, ``count_page`` replaces the page-view rule,
-    ``record_headers`` names request headers to keep with page views,
-    ``anonymize_ip`` and ``respect_gpc`` are privacy switches (both off by
-    default), ``visitor_class`` is the class of the request's visitor (a
-    ``Visitor`` subclass of your own, say with helper methods, or a
-    ``timestamp()`` that replays history).
+    every option (:class:`~manhattan.web.options.Options` declares them);
+    in short: ``log`` receives the records, ``secret`` signs the visitor
+    cookie (a list of secrets is a rotation: the first signs, all verify,
+    and older cookies are signed anew), ``host_map`` maps hosts to site
+    ids, ``count_page`` replaces the page-view rule, ``record_headers``
+    names request headers to keep with page views, ``anonymize_ip`` and
+    ``respect_gpc`` are privacy switches (both off by default),
+    ``visitor_class`` is the class of the request's visitor (a ``Visitor``
+    subclass of your own, say with helper methods, or a ``timestamp()``
+    that replays history), ``exclude`` keeps requests out of the records
+    (staff, internal traffic): a callable given the request as a
+    ``webob.Request``, returning true to exclude it, or a list of client
+    networks checked against ``REMOTE_ADDR``. As in 0.3, ``cookie_name``,
+    ``pixel_path``, ``host_map`` and ``buffer_writes`` may also follow
+    ``secret`` by position, in that order.
+
+    A QA link (:func:`manhattan.experiments.force_link`) signed with
+    ``secret`` shows its visitor the population it names, for the
+    browser's session.
     """
+
+    EXCLUDE_SIGNATURE = "(request: webob.Request) -> bool"
+    _request: Callable[[WSGIEnvironment], Request]
 
     def __init__(
         self,
         app: WSGIApplication,
         log: Log,
         secret: Secret,
-        cookie_name: str = "manhattan",
-        pixel_path: str = "/vpixel.gif",
-        host_map: Mapping[str, int | str] | None = None,
-        buffer_writes: bool = True,
-        *,
-        secure: bool = False,
-        samesite: str | None = "Lax",
-        max_age: int | None = DEFAULT_MAX_AGE,
-        domain: str | None = None,
-        path: str | None = "/",
-        count_page: CountPage | None = None,
-        record_headers: Iterable[str] = (),
-        anonymize_ip: bool = False,
-        respect_gpc: bool = False,
-        visitor_class: type[Visitor] = Visitor,
+        *positional: Any,
+        **options: Unpack[Options[CountPage, Request]],
     ) -> None:
         if not callable(app):
             raise TypeError("app must be a WSGI application (a callable)")
         self.app = app
-        super().__init__(
-            log,
-            secret,
-            cookie_name,
-            pixel_path,
-            host_map,
-            buffer_writes,
-            secure=secure,
-            samesite=samesite,
-            max_age=max_age,
-            domain=domain,
-            path=path,
-            count_page=count_page,
-            record_headers=record_headers,
-            anonymize_ip=anonymize_ip,
-            respect_gpc=respect_gpc,
-            visitor_class=visitor_class,
-        )
+        super().__init__(log, secret, gather(positional, options))
+        if self.exclude is not None:
+            # Imported only for a callable that needs it: the import stays lean.
+            from webob import Request
+
+            self._request = Request
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """Serve one request."""
-        visitor, fresh, tracked, set_cookie = self.begin(environ)
+        exclude = self.exclude
+        excluded = exclude is not None and bool(exclude(self._request(environ)))
+        visitor, fresh, tracked, set_cookie, qa_cookie = self.begin(environ, excluded)
         environ["manhattan.visitor"] = visitor
-        cookie = self.cookie_header(visitor.id) if set_cookie else None
+        cookies: Headers = []
+        if set_cookie:
+            cookies.append(("Set-Cookie", self.cookie_header(visitor.id)))
+        if qa_cookie is not None:
+            cookies.append(("Set-Cookie", self.qa_cookie_header(qa_cookie)))
         if environ.get("PATH_INFO") == self.pixel_path:
             self.record_pixel(visitor, fresh, tracked)
             flush(visitor)
-            headers = [
-                ("Content-Type", PIXEL_CONTENT_TYPE),
-                ("Content-Length", _PIXEL_LENGTH),
-                ("Cache-Control", PIXEL_CACHE_CONTROL),
-            ]
-            if cookie is not None:
-                headers.append(("Set-Cookie", cookie))
-            start_response("200 OK", headers)
+            start_response(
+                "200 OK",
+                [
+                    ("Content-Type", PIXEL_CONTENT_TYPE),
+                    ("Content-Length", _PIXEL_LENGTH),
+                    ("Cache-Control", PIXEL_CACHE_CONTROL),
+                    *cookies,
+                ],
+            )
             return [PIXEL_GIF]
-        return _Exchange(self, environ, visitor, tracked, cookie, start_response).run()
+        return _Exchange(self, environ, visitor, tracked, cookies, start_response).run()
 
 
 class _Exchange:
@@ -122,7 +119,7 @@ class _Exchange:
 
     __slots__ = (
         "began",
-        "cookie",
+        "cookies",
         "environ",
         "held",
         "length_at",
@@ -142,14 +139,14 @@ class _Exchange:
         environ: WSGIEnvironment,
         visitor: Visitor,
         tracked: bool,
-        cookie: str | None,
+        cookies: Headers,
         start_response: StartResponse,
     ) -> None:
         self.middleware = middleware
         self.environ = environ
         self.visitor = visitor
         self.tracked = tracked
-        self.cookie = cookie
+        self.cookies = cookies
         self.start_response = start_response
         self.began = visitor.timestamp()
         # The pixel tag while the response is one to inject it into.
@@ -232,25 +229,27 @@ class _Exchange:
                 encoding = value
             elif lowered == "content-range":
                 content_range = value
-        environ = self.environ
-        middleware = self.middleware
         if self.tracked:
+            environ = self.environ
+            middleware = self.middleware
             method = environ.get("REQUEST_METHOD", "GET")
+            code = rules.status_code(status)
+            media = rules.media_type(content_type)
             rule = middleware.count_page
-            self.paged, self.tag = middleware.decide(
-                environ,
-                self.visitor,
-                self.began,
-                method,
-                rules.status_code(status),
-                content_type,
-                encoding,
-                content_range,
-                None if rule is None else bool(rule(environ, status, headers)),
-                self.paged,
-            )
-        if self.cookie is not None:
-            headers = [*headers, ("Set-Cookie", self.cookie)]
+            if (
+                rules.is_page_view(environ, method, code, media)
+                if rule is None
+                else rule(environ, status, headers)
+            ) and not self.paged:
+                # The app may start its response twice (an error page): one view.
+                self.paged = True
+                self.visitor.record_first(
+                    middleware.page_record(environ, self.visitor, self.began)
+                )
+            if rules.takes_pixel(method, code, media, encoding, content_range):
+                self.tag = middleware.tag_for(environ.get("SCRIPT_NAME", ""))
+        if self.cookies:
+            headers = [*headers, *self.cookies]
         return headers
 
 

@@ -247,6 +247,10 @@ class GuardedStore:
         """The stored states of those of ``visitor_ids`` the store has."""
         return self.store.load_visitors(visitor_ids)
 
+    def load_ended(self) -> dict[str, float]:
+        """When each ended test ended."""
+        return self.store.load_ended()
+
     def commit(self, batch: Batch) -> None:
         """Commit ``batch`` if the leases are still held; else ``LeaseLostError``."""
         self.store.commit(batch, guard=self.keeper.guard)

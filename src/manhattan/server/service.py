@@ -26,7 +26,9 @@ say) in front of the request to match replies to requests.
 
 Methods: :data:`QUERY_METHODS` call the queries object; ``ping`` (no
 arguments) is answered ``"pong"`` by the service itself, to check that it is
-up without touching the store. Error types:
+up without touching the store. A store answers every query but ``analyze``:
+:class:`StoreQueries` composes that one from the store's ``test_stats`` and
+the statistics of :mod:`manhattan.analysis`. Error types:
 
 ``MethodNotAllowed``
     any other method name (``flush``, ``__init__``, ``count.__globals__``...)
@@ -69,17 +71,20 @@ import math
 import os
 import queue
 import threading
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from socket import socketpair
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
-from manhattan.backend.model import QUERY_NAMES, Queries, QueryError
+from manhattan.analysis import report
+from manhattan.analysis.types import Analysis
+from manhattan.backend.model import QUERY_NAMES, Queries, QueryError, StatsReader
 from manhattan.endpoints import check_endpoint, is_loopback_endpoint
 from manhattan.exceptions import BindError as BindError
 from manhattan.exceptions import RequestError as RequestError
@@ -110,7 +115,72 @@ runaway client cannot make the service buffer arbitrary amounts."""
 
 REQUEST_FIELDS = frozenset({"method", "args", "kwargs"})
 
+DAY_SECONDS = 86_400.0
+"""Seconds in a day: the analysis takes a test's age in days."""
+
 logger = logging.getLogger(__name__)
+
+
+class StoreQueries:
+    """The :class:`~manhattan.backend.model.Queries` of a server over
+    ``store``: the store's own reads, and :meth:`analyze` computed here.
+
+    The store stores and reads; the statistics are the server's, so the
+    store needs no analysis and the analysis no store. Every query but
+    ``analyze`` is the store's method itself (nothing else of the store is
+    reachable through this object).
+    """
+
+    def __init__(self, store: StatsReader, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.clock = clock
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for names the class lacks: analyze never gets here.
+        if name in QUERY_METHODS:
+            return getattr(self.store, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def analyze(
+        self,
+        test_name: str,
+        goals: Sequence[str] | None = None,
+        control: str | None = None,
+        site_id: int | None = None,
+        rollup_key: str = "all",
+        bucket_id: Any = 0,
+        weights: Mapping[str, float] | None = None,
+    ) -> Analysis:
+        """:func:`manhattan.analysis.report.analyze` of the store's
+        ``test_stats`` (see :meth:`manhattan.backend.model.Queries.analyze`),
+        by the test's recorded plan; its age (for the days remaining) runs
+        from its first split to its end, or now. The answer also has the
+        test's ``warnings`` (maybe none) and, once it has ended, ``ended``:
+        when, and the winner it serves."""
+        if not isinstance(test_name, str) or not test_name:
+            raise QueryError("analyze() needs a test name")
+        stats = self.store.test_stats(test_name, rollup_key, bucket_id, site_id, goals)
+        elapsed = None
+        if stats.started is not None:
+            until = self.clock() if stats.ended is None else stats.ended
+            elapsed = max(0.0, until - stats.started) / DAY_SECONDS
+        analysis = report.analyze(
+            stats, goals, control, weights, plan=stats.plan, elapsed_days=elapsed
+        )
+        analysis["warnings"] = list(stats.warnings)
+        if stats.ended is not None:
+            winner = None if stats.plan is None else stats.plan.winner
+            analysis["ended"] = {"at": stats.ended, "winner": winner}
+        return analysis
+
+
+def serving(queries: Queries | StatsReader) -> Queries:
+    """``queries`` as the service answers them: a store (a
+    :class:`~manhattan.backend.model.StatsReader` without ``analyze``) in
+    a :class:`StoreQueries`; anything else as it is."""
+    if isinstance(queries, StatsReader) and not hasattr(queries, "analyze"):
+        return StoreQueries(queries)
+    return cast(Queries, queries)
 
 
 def answer(queries: Queries, request: bytes) -> bytes:
@@ -202,7 +272,10 @@ def error_reply(error_type: str, message: str) -> bytes:
 
 
 class QueryService:
-    """Serves ``queries`` on ``bind`` from a background thread.
+    """Serves ``queries`` on ``bind`` from a background thread; a store
+    (a :class:`~manhattan.backend.model.StatsReader`, such as
+    :class:`~manhattan.backend.persistence.SQLStore`) is served with
+    ``analyze`` composed (:class:`StoreQueries`).
 
     ``bind`` may use port ``0`` or ``*`` for a free port; :attr:`address` then
     tells which. Use as a context manager, or call :meth:`start` and
@@ -226,7 +299,7 @@ class QueryService:
 
     def __init__(
         self,
-        queries: Queries,
+        queries: Queries | StatsReader,
         bind: str = DEFAULT_BIND,
         *,
         context: zmq.Context[zmq.Socket[bytes]] | None = None,
@@ -238,7 +311,7 @@ class QueryService:
             raise ValueError(f"workers must be a whole number of at least 1, not {workers!r}")
         if curve_clients is not None and curve_secret_key is None:
             raise ValueError("curve_clients needs curve_secret_key: the service's own key")
-        self.queries = queries
+        self.queries = serving(queries)
         self.bind = bind
         self.workers = workers
         self.curve_secret_key = curve_secret_key

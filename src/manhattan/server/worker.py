@@ -8,7 +8,8 @@ pointer in one transaction every ``flush_every`` events or
 its last commit and the pointer to resume from, so nothing is lost or
 counted twice.
 
-Lines the reader skips (its ``malformed`` count) are committed under
+Lines the reader skips (its :class:`~manhattan.log.CountsMalformed` count,
+or a :class:`~manhattan.log.BatchReader`'s skipped entries) are committed under
 :data:`MALFORMED_LINE` with the pointer of the first record after them, so
 they too count once across restarts; skipped lines at the very end of the
 log count when a record follows them.
@@ -24,41 +25,25 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
 from manhattan.backend.aggregate import Aggregator
 from manhattan.backend.guard import guard
-from manhattan.backend.model import Batch, Store
+from manhattan.backend.model import Batch, EndedReader, Store
 from manhattan.backend.persistence.engine import (
     CommitRefusedError,
     StoreError,
     TransientStoreError,
 )
 from manhattan.backend.persistence.lease import LeaseLostError
-from manhattan.log import LogReader, Pointer, Record
+from manhattan.log import BatchReader, CountsMalformed, LogReader, Pointer
+from manhattan.records.layout import VISITOR_FIELD, Record
+from manhattan.records.vocabulary import MALFORMED_LINE as MALFORMED_LINE
 
 logger = logging.getLogger("manhattan.server")
 
-MALFORMED_LINE = "malformed line"
 CHUNK = 2000
 REPORT_SECONDS = 10.0
 """Seconds between log lines about skipped records (the rest are counted)."""
-
-
-@runtime_checkable
-class BatchReader(Protocol):
-    """A reader that hands over whole blocks (a log on Redis streams has
-    only this): ``(records, entries skipped among them, pointer after them)``
-    from ``process_from`` to the log's current end, ``size()`` at most each."""
-
-    def batches(
-        self,
-        process_from: Pointer | None,
-        killed_event: threading.Event | None,
-        size: Callable[[], int] | None,
-    ) -> Iterator[tuple[list[Record], int, Pointer]]:
-        """The batches after ``process_from``, until drained or killed."""
-        ...
 
 
 @dataclass
@@ -83,7 +68,8 @@ class Worker:
     in the filtered table, and logged at most every :data:`REPORT_SECONDS`.
     Errors of the types in ``retry_on`` while reading the log or looking up
     visitors are retried the same way, reading again from the last chunk
-    counted; any other error ends :meth:`run`.
+    counted; any other error ends :meth:`run`. ``progress`` is where it
+    keeps count (pass an earlier worker's to carry on from it).
     """
 
     def __init__(
@@ -99,6 +85,7 @@ class Worker:
         max_retry: float = 30.0,
         retry_on: tuple[type[Exception], ...] = (),
         clock: Callable[[], float] = time.monotonic,
+        progress: Progress | None = None,
     ) -> None:
         if flush_every < 1:
             raise ValueError(f"flush_every must be at least 1, not {flush_every}")
@@ -114,20 +101,26 @@ class Worker:
         self.max_retry = max_retry
         self.retry_on = retry_on
         self.clock = clock
-        self.progress = Progress()
+        self.progress = Progress() if progress is None else progress
         self._pending = 0  # events counted since the last commit
         self._malformed = 0  # skipped lines behind the pointer, not committed yet
         self._last_flush = clock()
         self._unreported = 0  # records skipped since the last line logged about them
         self._next_report = -math.inf
+        self._ended_adopted = False  # the store's ended tests told the aggregator
 
     def run(self, stop: threading.Event, once: bool = False) -> None:
         """Count until ``stop`` is set (or, with ``once``, until the log's end)."""
-        self.aggregator.loader = self.store.load_visitors
+        # No loader for the aggregator: _count adopts the stored state of
+        # every visitor of a chunk before counting it.
         self.progress.pointer = self.store.load_pointer()
         wait = self.retry
         while not stop.is_set():
             try:
+                if not self._ended_adopted:
+                    # Retried like the reads below: the tests that have
+                    # ended must be known before anything is counted.
+                    self._adopt_ended()
                 for records, skipped, pointer in self._chunks(stop):
                     self._count(records, skipped, pointer)
                     if self._pending >= self.flush_every or self._due():
@@ -170,12 +163,14 @@ class Worker:
         reader = self.reader
         # Lines skipped after the last record of a pass stay ahead of the
         # pointer: the next pass reads them again, so each pass starts afresh.
-        base = seen = int(getattr(reader, "malformed", 0))
+        counts = reader if isinstance(reader, CountsMalformed) else None
+        base = seen = counts.malformed if counts is not None else 0
         chunk: list[Record] = []
         pointer = None
         for record, pointer in reader.process(self.progress.pointer, False, stop):
             chunk.append(record)
-            seen = int(getattr(reader, "malformed", 0))
+            if counts is not None:
+                seen = counts.malformed
             if len(chunk) >= self._room():
                 yield chunk, seen - base, pointer
                 chunk, base = [], seen
@@ -188,7 +183,9 @@ class Worker:
 
     def _count(self, records: list[Record], skipped: int, pointer: Pointer) -> None:
         aggregator = self.aggregator
-        unknown = aggregator.unknown(record[3] for record in records if len(record) > 3)
+        unknown = aggregator.unknown(
+            record[VISITOR_FIELD] for record in records if len(record) > VISITOR_FIELD
+        )
         if unknown:
             aggregator.adopt(self.store.load_visitors(unknown), unknown)
         add = aggregator.add
@@ -210,7 +207,8 @@ class Worker:
         batch = self.aggregator.drain(self.progress.pointer)
         if malformed:
             batch.filtered[MALFORMED_LINE] = batch.filtered.get(MALFORMED_LINE, 0) + malformed
-        if not batch.counts and not batch.visitors and not batch.filtered:
+        # An end marker changes no visitor: its batch may hold only plans.
+        if not batch.counts and not batch.visitors and not batch.filtered and not batch.plans:
             self._last_flush = self.clock()
             return
         batch, dropped, problem = guard(batch)
@@ -222,6 +220,28 @@ class Worker:
         self._last_flush = self.clock()
         self.progress.commits += 1
         self.aggregator.evict()
+        self._adopt_ended(after_commit=True)
+
+    def _adopt_ended(self, after_commit: bool = False) -> None:
+        """Tell the aggregator which tests have ended as the store has it,
+        with the end markers other workers counted into the same database.
+        After a commit a failed read only waits for the next commit: this
+        worker knows the ends it counted itself."""
+        store = self.store
+        if not isinstance(store, EndedReader):
+            self._ended_adopted = True
+            return
+        try:
+            ended = store.load_ended()
+        except StoreError as exc:
+            if not after_commit:
+                raise
+            logger.error(
+                "reading which tests have ended failed (%s); again after the next commit", exc
+            )
+            return
+        self.aggregator.adopt_ended(ended)
+        self._ended_adopted = True
 
     def _report(self, number: int, problem: str) -> None:
         """Log ``problem`` (``number`` records or entries skipped), at most

@@ -2,7 +2,7 @@
 
 The choice depends only on ``visitor_id + test_name``: an upgrade must not
 move a single visitor to another population, so every step below restates
-0.3's rule (see ``compat-0.3.md``), including its use of the first float of a
+0.3's rule (see ``docs/compat-0.3.md``), including its use of the first float of a
 Mersenne Twister seeded with the big-endian integer of the seed's UTF-8 bytes.
 
 Internal: not part of the public API (see :mod:`manhattan`).
@@ -15,10 +15,11 @@ import math
 import random
 from bisect import bisect
 from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 from numbers import Real
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 from manhattan.visitor.records import check_name
 
@@ -94,7 +95,7 @@ def _check_weights(weights: Mapping[Any, Any]) -> tuple[list[Any], list[float]]:
     return names, starts
 
 
-def pick(r: float, names: list[Any], starts: list[float] | None) -> Any:
+def pick(r: float, names: Sequence[Any], starts: Sequence[float] | None) -> Any:
     """The population that draw ``r`` lands in, for checked populations."""
     if starts is None:
         return names[int(r * len(names))]
@@ -151,3 +152,62 @@ def choose_population(visitor_id: str, test_name: str, populations: Populations 
     """The population of ``visitor_id`` in ``test_name``: deterministic, 0.3-compatible."""
     names, starts = check_populations(populations)
     return pick(draw(visitor_id, test_name), names, starts)
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class Declaration:
+    """A split test declared once, with what ``split()`` needs worked out
+    once: :class:`manhattan.experiments.Experiment` builds one with
+    :func:`declare` (the visitor knows nothing of experiments or plans).
+
+    ``choices`` and ``starts`` are :func:`check_populations`'s, so the
+    assignment is the one ``split(test, populations)`` makes; ``texts``
+    maps ``str(population)`` to every population (for forced ones);
+    ``weights`` and ``plan`` are the split record's trailing fields.
+    ``ended``: the test has a winner, served to everyone (``winner``,
+    ``winner_text``), and ``split()`` records only the end marker.
+    """
+
+    test: str
+    choices: tuple[Any, ...]
+    starts: tuple[float, ...] | None
+    texts: Mapping[str, Any]
+    weights: str
+    plan: str
+    ended: bool = False
+    winner: Any = None
+    winner_text: str = ""
+
+
+class Declared(Protocol):
+    """What ``Visitor.split()`` takes besides a test name: an object with a
+    :class:`Declaration` (a :class:`manhattan.experiments.Experiment`)."""
+
+    @property
+    def declaration(self) -> Declaration:
+        """The test as ``split()`` uses it."""
+        ...
+
+
+def declare(
+    test: str, populations: Sequence[Any] | Mapping[Any, float], plan: str, winner: Any = None
+) -> Declaration:
+    """The :class:`Declaration` of ``test`` with ``populations`` (checked as
+    ``split()`` checks them, every name included) and the plan's JSON;
+    ``winner`` (one of ``populations``, or ``None`` while the test runs)
+    ends it."""
+    check_name(test, "test_name")
+    choices, starts = check_populations(populations)
+    weights = weights_field(populations)
+    texts = {str(population): population for population in populations}
+    return Declaration(
+        test=test,
+        choices=tuple(choices),
+        starts=None if starts is None else tuple(starts),
+        texts=texts,
+        weights=weights,
+        plan=plan,
+        ended=winner is not None,
+        winner=winner,
+        winner_text="" if winner is None else str(winner),
+    )

@@ -2,9 +2,13 @@
 builders. Pure functions over plain values; nothing here does I/O.
 
 A record is a list of strings ``[version, kind, timestamp, vid, site_id,
-*fields]`` as ``compat-0.3.md`` lays down. Page records may carry one extra
-trailing field (the recorded request headers, as a JSON object) that 0.3
-readers ignore.
+*fields]``, laid out by :mod:`manhattan.records.layout` as
+``docs/compat-0.3.md`` describes. Page records may carry one extra trailing
+field (the recorded request headers, as a JSON object) and split records
+two (the populations' weights, a declared experiment's plan) that 0.3
+readers ignore. The layout's names
+and the limits of :mod:`manhattan.records.limits` are importable from here
+too, as they were before they moved there.
 
 Internal: not part of the public API (see :mod:`manhattan`).
 """
@@ -16,55 +20,74 @@ import math
 from collections.abc import Mapping
 from decimal import Decimal
 from numbers import Real
-from typing import Final, TypeAlias
+from typing import TypeAlias
 
-Record: TypeAlias = list[str]
+from manhattan.records.layout import (
+    AVERAGE,
+    CURRENCY,
+    GOAL,
+    NUMERIC,
+    PAGE,
+    PER,
+    PERCENTAGE,
+    PIXEL,
+    RATE,
+    SPLIT,
+    SUM,
+    VALUE_FORMAT_NAMES,
+    VALUE_FORMATS,
+    VALUE_TYPE_NAMES,
+    VALUE_TYPES,
+    VERSION,
+    Record,
+)
+from manhattan.records.limits import (
+    MAX_NAME_LENGTH,
+    MAX_SITE_ID,
+    MAX_TIMESTAMP,
+    MAX_VALUE,
+    name_problem,
+)
 
-VERSION: Final = "1"
-
-PAGE: Final = "page"
-PIXEL: Final = "pixel"
-GOAL: Final = "goal"
-SPLIT: Final = "split"
-
-# Goal value types (how the backend reports a goal's values).
-RATE: Final = "R"
-AVERAGE: Final = "A"
-SUM: Final = "S"
-PER: Final = "I"
-VALUE_TYPES: Final = frozenset({RATE, AVERAGE, SUM, PER})
-
-# Goal value formats (how a report shows them).
-NUMERIC: Final = "N"
-CURRENCY: Final = "C"
-PERCENTAGE: Final = "P"
-VALUE_FORMATS: Final = frozenset({NUMERIC, CURRENCY, PERCENTAGE})
+__all__ = [
+    "AVERAGE",
+    "CURRENCY",
+    "GOAL",
+    "MAX_NAME_LENGTH",
+    "MAX_SITE_ID",
+    "MAX_TIMESTAMP",
+    "MAX_VALUE",
+    "NUMERIC",
+    "PAGE",
+    "PER",
+    "PERCENTAGE",
+    "PIXEL",
+    "RATE",
+    "SPLIT",
+    "SUM",
+    "VALUE_FORMATS",
+    "VALUE_FORMAT_NAMES",
+    "VALUE_TYPES",
+    "VALUE_TYPE_NAMES",
+    "VERSION",
+    "Record",
+    "Value",
+    "check_choice",
+    "check_name",
+    "check_site_id",
+    "check_timestamp",
+    "format_timestamp",
+    "format_value",
+    "goal_record",
+    "name_problem",
+    "page_record",
+    "pixel_record",
+    "split_record",
+]
 
 Value: TypeAlias = int | float | Decimal
 
-# The documented names of the codes, in the documented order (for messages).
-VALUE_TYPE_NAMES: Final = {RATE: "RATE", AVERAGE: "AVERAGE", SUM: "SUM", PER: "PER"}
-VALUE_FORMAT_NAMES: Final = {NUMERIC: "NUMERIC", CURRENCY: "CURRENCY", PERCENTAGE: "PERCENTAGE"}
-
-MAX_NAME_LENGTH: Final = 512
-"""The most characters of a goal, test or population name (and a visitor
-id). Every store indexes names of this length: PostgreSQL refuses b-tree
-rows over about 2.7 kB, which much longer names would make."""
-
-MAX_VALUE: Final = 1e15
-"""The largest magnitude of a goal value. The backend keeps sums of squares
-of per-visitor value totals as floats: bounded values keep those finite
-(a visitor would need 10**140 hits to reach a float's range), and 1e15 is
-still a million billion, in any currency."""
-
-MAX_SITE_ID: Final = 2**31 - 1
-"""The largest site id: the stores keep site ids as 32-bit integers."""
-
-MAX_TIMESTAMP: Final = 253402300800.0
-"""The first second of the year 10000: timestamps are seconds since the
-epoch before it (and not negative)."""
-
-_MAX_INT_VALUE = 10**15
+_MAX_INT_VALUE = int(MAX_VALUE)
 _MAX_SITE_TEXT = str(MAX_SITE_ID)
 
 
@@ -107,31 +130,6 @@ def check_timestamp(seconds: object) -> float:
     raise ValueError(
         f"timestamp() must return seconds since the epoch before the year 10000{hint}"
     )
-
-
-def name_problem(name: str) -> str | None:
-    """What keeps a store from holding ``name`` as a goal, test or
-    population name (or a visitor id), or ``None`` if nothing does.
-
-    The one check of names, at the source and again in the backend: not
-    empty, at most :data:`MAX_NAME_LENGTH` characters, no NUL character
-    (PostgreSQL text cannot hold one), no lone surrogate (not encodable as
-    UTF-8, so no database takes it).
-    """
-    size = len(name)
-    if 0 < size <= MAX_NAME_LENGTH and name.isascii() and "\x00" not in name:
-        return None  # the common case, kept cheap
-    if not size:
-        return "must not be empty"
-    if size > MAX_NAME_LENGTH:
-        return f"must be at most {MAX_NAME_LENGTH} characters long, not {size}"
-    if "\x00" in name:
-        return "must not contain a NUL character"
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return "must be valid Unicode text (it holds a lone surrogate)"
-    return None
 
 
 def check_name(name: object, argument: str) -> str:
@@ -265,15 +263,25 @@ def goal_record(
 
 
 def split_record(
-    timestamp: str, visitor_id: str, site_id: str, test_name: str, selected: str, weights: str = ""
+    timestamp: str,
+    visitor_id: str,
+    site_id: str,
+    test_name: str,
+    selected: str,
+    weights: str = "",
+    plan: str = "",
 ) -> Record:
     """A ``split`` record: the visitor was assigned ``selected`` in ``test_name``.
 
     ``weights`` (the populations' weights as JSON, see
-    :func:`~manhattan.visitor.populations.weights_field`) is a trailing
-    field 0.3 readers ignore; left out when empty, as 0.3 wrote it.
+    :func:`~manhattan.visitor.populations.weights_field`) and ``plan`` (a
+    declared experiment's plan as JSON) are trailing fields 0.3 readers
+    ignore; left out when empty, as 0.3 wrote it (the weights field stays,
+    empty, before a plan).
     """
     record = [VERSION, SPLIT, timestamp, visitor_id, site_id, test_name, selected]
-    if weights:
+    if weights or plan:
         record.append(weights)
+        if plan:
+            record.append(plan)
     return record

@@ -15,10 +15,21 @@ import hashlib
 import hmac
 import re
 import secrets
-from typing import TypeAlias
 
-Secret: TypeAlias = str | bytes | list[str | bytes] | tuple[str | bytes, ...]
-"""One secret, or a list of them, newest (the signing one) first."""
+# The QA links share the secrets, and their check: one declaration, down there.
+from manhattan.experiments.links import Secret, check_secrets
+
+__all__ = [
+    "DEFAULT_MAX_AGE",
+    "MAX_COOKIE_LENGTH",
+    "SAMESITE_VALUES",
+    "CookieSigner",
+    "Secret",
+    "check_secrets",
+    "find_cookie",
+    "new_visitor_id",
+    "set_cookie_header",
+]
 
 MAX_COOKIE_LENGTH = 256
 """Longer values are not ours (ours are 81 characters) and are not verified."""
@@ -55,34 +66,6 @@ class _Key:
         outer = self._outer.copy()
         outer.update(inner.digest())
         return outer.hexdigest()
-
-
-def check_secrets(secret: Secret) -> tuple[bytes, ...]:
-    """``secret`` as a non-empty tuple of non-empty byte strings, newest first.
-
-    A ``str`` or ``bytes`` is one secret; a list or tuple of them is a
-    rotation (the first signs, all verify). Anything else is a ``TypeError``,
-    an empty secret or list a ``ValueError``, each naming ``secret``.
-    """
-    several = not isinstance(secret, str | bytes)
-    if several and not isinstance(secret, list | tuple):
-        raise TypeError(
-            f"secret must be a str, bytes or a list of them, not {type(secret).__name__}"
-        )
-    items = secret if several else (secret,)
-    if not items:
-        raise ValueError("secret must name at least one secret, not an empty list")
-    checked = []
-    for index, item in enumerate(items):
-        name = f"secret[{index}]" if several else "secret"
-        if isinstance(item, str):
-            item = item.encode("utf-8")
-        if not isinstance(item, bytes):
-            raise TypeError(f"{name} must be str or bytes, not {type(item).__name__}")
-        if not item:
-            raise ValueError(f"{name} must not be empty")
-        checked.append(item)
-    return tuple(checked)
 
 
 class CookieSigner:

@@ -1,7 +1,7 @@
 """An ASGI HTTP scope seen as the WSGI environ a WSGI server would build.
 
 The adapters decide over environ keys (:class:`~manhattan.web.tracker.Tracker`)
-and the page record comes from :func:`~manhattan.web.environ.page_record_from_environ`,
+and the page record comes from :func:`~manhattan.visitor.environ.page_record_from_environ`,
 so an ASGI request is recorded exactly as the same request served over WSGI
 would be: the URL as ``webob.Request.url`` spells it, headers decoded alike.
 
@@ -35,7 +35,7 @@ def wanted_headers(record_headers: Iterable[tuple[str, str]]) -> dict[bytes, str
     """ASGI header name -> environ key, for :data:`BASE_HEADERS` and ``record_headers``.
 
     ``record_headers`` holds ``(header name, environ key)`` pairs as
-    :func:`~manhattan.web.environ.header_key` makes them.
+    :func:`~manhattan.visitor.environ.header_key` makes them.
     """
     wanted = dict(BASE_HEADERS)
     for name, key in record_headers:

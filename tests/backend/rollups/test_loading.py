@@ -10,7 +10,7 @@ import pytest
 
 from manhattan.backend.model import NO_VISIT, Rollup, Visit
 from manhattan.backend.rollups.loading import build_rollups, default_rollups, load_rollup
-from manhattan.backend.rollups.timed import DayRollup, MonthRollup, WeekRollup
+from manhattan.backend.rollups.timed import DayRollup, HourRollup, MonthRollup, WeekRollup
 from manhattan.backend.rollups.visits import AllRollup, FunctionRollup
 
 
@@ -159,7 +159,20 @@ def test_load_rollup_reports_a_module_failing_on_import(
 
 # --- configuration ---------------------------------------------------------
 
-ALL_NAMES = ["all", "day", "week", "month", "browser", "browser_version", "referrer", "network"]
+ALL_NAMES = [
+    "all",
+    "day",
+    "week",
+    "month",
+    "browser",
+    "browser_version",
+    "referrer",
+    "network",
+    "hour",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+]
 
 
 def test_default_rollups_are_every_built_in_in_order() -> None:
@@ -173,6 +186,12 @@ def test_default_rollups_are_every_built_in_in_order() -> None:
     assert (day.tz, week.tz, month.tz, week.first_weekday) == (("America/New_York",) * 3 + (0,))
     # 2024-03-31 03:30 UTC is Saturday 23:30 in New York: a Monday-start week.
     assert week.bucket(utc(2024, 3, 31, 3, 30), NO_VISIT) == "2024-03-25"
+    hour = made[ALL_NAMES.index("hour")]
+    assert isinstance(hour, HourRollup)
+    assert hour.bucket(utc(2024, 3, 31, 3, 30), NO_VISIT) == "2024-03-30T23"
+    landing = Visit(url="https://shop.example/?utm_source=Mail&utm_medium=email&utm_campaign=x")
+    utm = [rollup.bucket(0.0, landing) for rollup in made[-3:]]
+    assert utm == ["mail", "email", "x"]
     assert [r.name for r in default_rollups()] == ALL_NAMES
     assert default_rollups()[2].first_weekday == 6  # type: ignore[attr-defined]
 
@@ -225,7 +244,10 @@ def test_build_rollups_without_specs_gives_every_built_in() -> None:
     made = build_rollups(tz="Asia/Tokyo", networks={"office": "198.51.100.0/24"})
     assert [rollup.name for rollup in made] == ALL_NAMES
     assert made[1].bucket(utc(2023, 12, 31, 15), NO_VISIT) == "2024-01-01"
-    assert made[-1].bucket(0.0, Visit(ip="198.51.100.3")) == "office"
+    network = made[ALL_NAMES.index("network")]
+    assert network.bucket(0.0, Visit(ip="198.51.100.3")) == "office"
+    hour = made[ALL_NAMES.index("hour")]
+    assert hour.bucket(utc(2023, 12, 31, 15), NO_VISIT) == "2024-01-01T00"
 
 
 def test_build_rollups_passes_networks_to_the_network_rollup() -> None:

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from manhattan.backend.model import NO_VISIT, Rollup
-from manhattan.backend.rollups.timed import DayRollup, MonthRollup, WeekRollup
+from manhattan.backend.model import NO_VISIT, PeriodicRollup, Rollup
+from manhattan.backend.rollups.timed import DayRollup, HourRollup, MonthRollup, WeekRollup
+from manhattan.backend.timedbuckets import TimedBuckets
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> float:
@@ -155,6 +158,131 @@ def test_month_bucket_is_the_local_year_and_month(
     assert MonthRollup(tz).bucket(timestamp, NO_VISIT) == expected
 
 
+HOUR_CASES = [
+    pytest.param("UTC", utc(2024, 3, 31, 14, 59, 59), "2024-03-31T14", id="utc"),
+    pytest.param("UTC", utc(2024, 3, 31, 15), "2024-03-31T15", id="utc-next"),
+    pytest.param("UTC", 0.5, "1970-01-01T00", id="fractional"),
+    # Just under a whole hour: the float would round up to it; the hour is the one before.
+    pytest.param("UTC", math.nextafter(utc(2024, 1, 1, 1), 0), "2024-01-01T00", id="under"),
+    # Kathmandu is +05:45: its hours start at a quarter past the UTC hour.
+    pytest.param("Asia/Kathmandu", utc(2024, 1, 1, 0, 14, 59), "2024-01-01T05", id="ktm"),
+    pytest.param("Asia/Kathmandu", utc(2024, 1, 1, 0, 15), "2024-01-01T06", id="ktm-next"),
+    # New York 2024-03-10: 02:00 EST became 03:00 EDT at 07:00 UTC; no T02.
+    pytest.param("America/New_York", utc(2024, 3, 10, 6), "2024-03-10T01", id="ny-sp-01"),
+    pytest.param("America/New_York", utc(2024, 3, 10, 6, 59, 59), "2024-03-10T01", id="ny-sp-end"),
+    pytest.param("America/New_York", utc(2024, 3, 10, 7), "2024-03-10T03", id="ny-sp-03"),
+    # New York 2024-11-03: 02:00 EDT became 01:00 EST at 06:00 UTC; T01 twice.
+    pytest.param("America/New_York", utc(2024, 11, 3, 4, 59, 59), "2024-11-03T00", id="ny-f-00"),
+    pytest.param("America/New_York", utc(2024, 11, 3, 5), "2024-11-03T01", id="ny-f-01-edt"),
+    pytest.param("America/New_York", utc(2024, 11, 3, 6), "2024-11-03T01", id="ny-f-01-est"),
+    pytest.param("America/New_York", utc(2024, 11, 3, 6, 59, 59), "2024-11-03T01", id="ny-f-end"),
+    pytest.param("America/New_York", utc(2024, 11, 3, 7), "2024-11-03T02", id="ny-f-02"),
+    # Lord Howe 2024-04-06 15:00 UTC: 02:00 (+11) of the 7th became 01:30
+    # (+10:30), so T01 lasts 90 minutes.
+    pytest.param("Australia/Lord_Howe", utc(2024, 4, 6, 14), "2024-04-07T01", id="lh-apr-01"),
+    pytest.param("Australia/Lord_Howe", utc(2024, 4, 6, 15), "2024-04-07T01", id="lh-apr-0130"),
+    pytest.param(
+        "Australia/Lord_Howe", utc(2024, 4, 6, 15, 29, 59), "2024-04-07T01", id="lh-apr-end"
+    ),
+    pytest.param("Australia/Lord_Howe", utc(2024, 4, 6, 15, 30), "2024-04-07T02", id="lh-apr-02"),
+    # Lord Howe 2024-10-05 15:30 UTC: 02:00 (+10:30) of the 6th became 02:30
+    # (+11), so T02 lasts 30 minutes.
+    pytest.param(
+        "Australia/Lord_Howe", utc(2024, 10, 5, 15, 29, 59), "2024-10-06T01", id="lh-oct-01"
+    ),
+    pytest.param("Australia/Lord_Howe", utc(2024, 10, 5, 15, 30), "2024-10-06T02", id="lh-oct-02"),
+    pytest.param(
+        "Australia/Lord_Howe", utc(2024, 10, 5, 15, 59, 59), "2024-10-06T02", id="lh-oct-end"
+    ),
+    pytest.param("Australia/Lord_Howe", utc(2024, 10, 5, 16), "2024-10-06T03", id="lh-oct-03"),
+    # The supported range's edges; New York had LMT -4:56:02 then.
+    pytest.param("UTC", utc(2, 1, 1), "0002-01-01T00", id="min-utc"),
+    pytest.param("America/New_York", utc(2, 1, 1), "0001-12-31T19", id="min-ny"),
+    pytest.param("UTC", utc(9999, 1, 1) - 1, "9998-12-31T23", id="max-utc"),
+]
+
+
+@pytest.mark.parametrize(("tz", "timestamp", "expected"), HOUR_CASES)
+def test_hour_bucket_is_the_local_date_and_hour(tz: str, timestamp: float, expected: str) -> None:
+    assert HourRollup(tz).bucket(timestamp, NO_VISIT) == expected
+
+
+def _minutes_per_hour(tz: str, first: float, last: float) -> Counter[str]:
+    rollup = HourRollup(tz)
+    return Counter(rollup.bucket(first + 60 * n, NO_VISIT) for n in range(int(last - first) // 60))
+
+
+@pytest.mark.parametrize(
+    ("tz", "day", "longer", "missing"),
+    [
+        pytest.param("America/New_York", (2024, 3, 10), {}, ["T02"], id="ny-spring"),
+        pytest.param("America/New_York", (2024, 11, 3), {"T01": 120}, [], id="ny-fall"),
+        pytest.param("Australia/Lord_Howe", (2024, 4, 7), {"T01": 90}, [], id="lh-april"),
+        pytest.param("Australia/Lord_Howe", (2024, 10, 6), {"T02": 30}, [], id="lh-october"),
+        pytest.param("Europe/London", (2024, 7, 1), {}, [], id="no-change"),
+    ],
+)
+def test_hours_of_a_day_with_a_clock_change(
+    tz: str, day: tuple[int, int, int], longer: dict[str, int], missing: list[str]
+) -> None:
+    zone = ZoneInfo(tz)
+    first = datetime(*day, tzinfo=zone)
+    minutes = _minutes_per_hour(
+        tz, first.timestamp(), (first + timedelta(days=1)).replace(tzinfo=zone).timestamp()
+    )
+    date = first.date().isoformat()
+    expected = {f"{date}T{hour:02d}": 60 for hour in range(24)}
+    for hour in missing:
+        del expected[date + hour]
+    expected |= {date + hour: length for hour, length in longer.items()}
+    assert minutes == expected
+
+
+def _reading(timestamp: float, zone: ZoneInfo) -> tuple[str, timedelta | None]:
+    local = datetime.fromtimestamp(timestamp, zone)
+    return local.strftime("%Y-%m-%dT%H"), local.utcoffset()
+
+
+@pytest.mark.parametrize(
+    ("tz", "around"),
+    [
+        pytest.param("America/New_York", utc(2024, 3, 10, 7), id="ny-spring"),
+        pytest.param("America/New_York", utc(2024, 11, 3, 6), id="ny-fall"),
+        pytest.param("Australia/Lord_Howe", utc(2024, 4, 6, 15), id="lh-april"),
+        pytest.param("Australia/Lord_Howe", utc(2024, 10, 5, 15, 30), id="lh-october"),
+        pytest.param("America/St_Johns", utc(2010, 11, 7, 2, 31), id="stj-back-over-midnight"),
+        pytest.param("Antarctica/Casey", utc(2010, 3, 4, 15), id="casey-back-3-hours"),
+        pytest.param("America/Toronto", utc(1919, 3, 31, 4, 30), id="toronto-skips-midnight"),
+        pytest.param("America/New_York", utc(1883, 11, 18, 17), id="ny-lmt-to-est"),
+        pytest.param("Asia/Kathmandu", utc(1986, 1, 1), id="ktm-0530-to-0545"),
+    ],
+)
+def test_hour_periods_agree_with_the_local_clock(tz: str, around: float) -> None:
+    # Oracle: datetime's own reading of the local clock, sampled every 61 s.
+    zone = ZoneInfo(tz)
+    rollup = HourRollup(tz)
+    for step in range(-6 * 60, 6 * 60):
+        timestamp = around + step * 61 + 0.25
+        start, end, bucket = rollup.period(timestamp)
+        reading = _reading(timestamp, zone)
+        assert bucket == reading[0]
+        assert start <= timestamp < end
+        assert start == int(start)
+        assert end == int(end)
+        # The whole period reads this hour at one offset...
+        assert _reading(start, zone) == reading == _reading(end - 1, zone)
+        # ...and is as long as that lasts.
+        assert _reading_begins(start, zone)
+        assert _reading_begins(end, zone)
+
+
+def _reading_begins(timestamp: float, zone: ZoneInfo) -> bool:
+    """Whether an hour begins on the local clock at ``timestamp``, or the offset changes."""
+    local = datetime.fromtimestamp(timestamp, zone)
+    changed = _reading(timestamp - 1, zone)[1] != local.utcoffset()
+    return (local.minute, local.second) == (0, 0) or changed
+
+
 def _by_zone(cases: list[Any]) -> dict[str, list[tuple[float, str]]]:
     zones: dict[str, list[tuple[float, str]]] = {}
     for case in cases:
@@ -165,14 +293,19 @@ def _by_zone(cases: list[Any]) -> dict[str, list[tuple[float, str]]]:
 
 @pytest.mark.parametrize("order", ["ascending", "descending", "shuffled", "alternating"])
 @pytest.mark.parametrize(
-    "make", [pytest.param(DayRollup, id="day"), pytest.param(MonthRollup, id="month")]
+    "make",
+    [
+        pytest.param(HourRollup, id="hour"),
+        pytest.param(DayRollup, id="day"),
+        pytest.param(MonthRollup, id="month"),
+    ],
 )
 def test_one_rollup_fed_in_any_order_gives_the_table_buckets(
     order: str, make: Callable[[str], Rollup]
 ) -> None:
     # One instance per zone sees every case, so the cached periods are
     # crossed in every direction: each answer must still be the table's.
-    cases = DAY_CASES if make is DayRollup else MONTH_CASES
+    cases = {DayRollup: DAY_CASES, MonthRollup: MONTH_CASES, HourRollup: HOUR_CASES}[make]
     for tz, expected in _by_zone(cases).items():
         events = sorted(expected)
         if order == "descending":
@@ -219,7 +352,7 @@ def test_jitter_across_midnight_keeps_both_days() -> None:
         pytest.param(utc(9999, 1, 1), id="max"),
     ],
 )
-@pytest.mark.parametrize("make", [DayRollup, WeekRollup, MonthRollup])
+@pytest.mark.parametrize("make", [HourRollup, DayRollup, WeekRollup, MonthRollup])
 def test_out_of_range_timestamps_are_refused(
     timestamp: float, make: Callable[[str], Rollup]
 ) -> None:
@@ -241,7 +374,7 @@ def test_out_of_range_timestamps_are_refused(
         pytest.param(5, id="not-a-string"),
     ],
 )
-@pytest.mark.parametrize("make", [DayRollup, WeekRollup, MonthRollup])
+@pytest.mark.parametrize("make", [HourRollup, DayRollup, WeekRollup, MonthRollup])
 def test_bad_time_zones_are_refused_by_name(tz: str, make: Callable[[str], Rollup]) -> None:
     with pytest.raises(ValueError, match="unknown time zone") as error:
         make(tz)
@@ -257,8 +390,41 @@ def test_bad_first_weekdays_are_refused(first_weekday: object) -> None:
 def test_time_rollups_are_rollups_by_the_event_time() -> None:
     week = WeekRollup("Europe/Paris", 0)
     assert (week.name, week.tz, week.first_weekday) == ("week", "Europe/Paris", 0)
-    for rollup, name in ((DayRollup(), "day"), (week, "week"), (MonthRollup(), "month")):
+    rollups = (
+        (HourRollup(), "hour"),
+        (DayRollup(), "day"),
+        (week, "week"),
+        (MonthRollup(), "month"),
+    )
+    for rollup, name in rollups:
         assert isinstance(rollup, Rollup)
         assert (rollup.name, rollup.per_visitor) == (name, False)
     assert WeekRollup().bucket(utc(2024, 3, 31, 12), NO_VISIT) == "2024-03-31"  # Sunday
     assert DayRollup().tz == "UTC"
+
+
+class CountingHour(HourRollup):
+    """The hour rollup, counting how often its periods are worked out."""
+
+    def __init__(self, tz: str) -> None:
+        super().__init__(tz)
+        self.worked_out = 0
+
+    def _period(self, timestamp: float) -> tuple[float, float, str]:
+        self.worked_out += 1
+        return super()._period(timestamp)
+
+
+def test_the_hour_rollup_costs_one_call_per_hour_in_the_aggregators_machinery() -> None:
+    hour = CountingHour("America/New_York")
+    assert isinstance(hour, PeriodicRollup)
+    timed = TimedBuckets([hour, DayRollup("America/New_York")])
+    # Every 10 s over the fall-back night: 00:00 EDT to 03:00 EST, four hours of readings.
+    start = utc(2024, 11, 3, 4)
+    buckets = [timed.buckets(start + 10 * n, NO_VISIT) for n in range(4 * 360)]
+    assert hour.worked_out == 4
+    assert sorted(Counter(buckets).items()) == [
+        (("2024-11-03T00", "2024-11-03"), 360),
+        (("2024-11-03T01", "2024-11-03"), 720),
+        (("2024-11-03T02", "2024-11-03"), 360),
+    ]

@@ -1,9 +1,11 @@
 """The SQL store: counters, visitor states and the log pointer, committed
 together, and the read-only queries over them (SQLAlchemy 2 Core).
 
-:class:`SQLStore` implements both :class:`~manhattan.backend.model.Store` and
-:class:`~manhattan.backend.model.Queries` on SQLite (the default, a file) or
-PostgreSQL (``postgresql+psycopg://user@host/database``, psycopg 3).
+:class:`SQLStore` implements :class:`~manhattan.backend.model.Store`, and
+the reads of :class:`~manhattan.backend.model.Queries` but ``analyze``
+(which the server computes from its ``test_stats``: see
+:class:`~manhattan.server.service.StoreQueries`), on SQLite (the default, a
+file) or PostgreSQL (``postgresql+psycopg://user@host/database``, psycopg 3).
 
 Durability on SQLite: the journal is a WAL with ``synchronous=NORMAL``. A
 commit is in the WAL file when :meth:`SQLStore.commit` returns, so it

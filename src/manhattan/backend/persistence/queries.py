@@ -8,15 +8,11 @@ import difflib
 from collections.abc import Collection, Mapping, Sequence
 from typing import NamedTuple
 
-from manhattan.backend.model import (
-    ALL_SITES,
-    IMPRESSION,
-    NO_TEST,
-    VIEWED_PAGE,
-    CounterKey,
-    QueryError,
-)
-from manhattan.visitor.records import AVERAGE, PER, RATE, SUM
+from manhattan.backend.model import CounterKey, QueryError
+from manhattan.records.vocabulary import ALL_SITES, IMPRESSION, NO_TEST, VIEWED_PAGE
+from manhattan.records.vocabulary import MAX_BREAKDOWN_BUCKETS as MAX_BREAKDOWN_BUCKETS
+from manhattan.records.vocabulary import MAX_BREAKDOWN_GOALS as MAX_BREAKDOWN_GOALS
+from manhattan.records.vocabulary import goal_value_of as goal_value_of
 
 Rows = Mapping[tuple[str, str], tuple[int, float]]
 """``{(population, goal): (visitors, value total)}`` of one slice."""
@@ -101,28 +97,6 @@ def check_goal_names(goals: object, *, non_empty: bool = False) -> list[str]:
     return list(goals)
 
 
-def goal_value_of(value_type: str, goal: tuple[int, float], page_views: int) -> float:
-    """A goal's value in one slice, by its value type.
-
-    ``goal`` is the goal's (visitors, value total) there and ``page_views``
-    the number of visitors who viewed a page there. SUM: the total;
-    AVERAGE: the mean value per converted visitor; PER: the total per
-    page-viewing visitor; RATE: the share of page-viewing visitors who
-    converted (a conversion rate from 0 to 1; values play no part). Without a
-    known value type: the plain count, an int. Nothing to divide by: 0.0.
-    """
-    converted, total = goal
-    if value_type == SUM:
-        return total
-    if value_type == AVERAGE:
-        return total / converted if converted else 0.0
-    if value_type == PER:
-        return total / page_views if page_views else 0.0
-    if value_type == RATE:
-        return converted / page_views if page_views else 0.0
-    return converted
-
-
 def slice_value(value_types: Mapping[str, str], rows: Rows, population: str, goal: str) -> float:
     """:func:`goal_value_of` ``goal`` for ``population`` in a slice's rows."""
     return goal_value_of(
@@ -143,12 +117,6 @@ def results_of(
         if goal == IMPRESSION and impressions > 0
     }
 
-
-MAX_BREAKDOWN_BUCKETS = 400
-"""The most buckets a ``breakdown()`` query returns (over a year of days)."""
-
-MAX_BREAKDOWN_GOALS = 50
-"""The most goals one ``breakdown()`` query names."""
 
 BREAKDOWN_ORDERS = ("bucket", "visitors")
 

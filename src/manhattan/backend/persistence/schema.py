@@ -16,6 +16,7 @@ from sqlalchemy import (
     Select,
     Table,
     Text,
+    and_,
     bindparam,
     case,
     exists,
@@ -103,6 +104,30 @@ leases = Table(
     Column("expires", Double, nullable=False),
 )
 
+# Declared experiments (see manhattan.backend.plans), added after schema
+# version 1 like the leases: the latest plan, and the end, of each test...
+test_plans = Table(
+    "test_plans",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("plan", Text, nullable=False),  # the latest plan's JSON
+    Column("at", Double, nullable=False),  # its split record's time
+    Column("ended", Double, nullable=True),  # the earliest end marker's time
+    Column("winner", Text, nullable=False),  # the population it named
+)
+# ...and each distinct plan and population list of a test, with the first
+# time seen. The JSON is keyed by its digest: a long population list would
+# make too long an index row.
+test_versions = Table(
+    "test_versions",
+    metadata,
+    Column("test", Text, primary_key=True),
+    Column("kind", Text, primary_key=True),  # "plan" or "populations"
+    Column("digest", Text, primary_key=True),  # SHA-256 of value, in hex
+    Column("value", Text, nullable=False),
+    Column("first", Double, nullable=False),
+)
+
 # Reads, compiled once each (see SQLStore): fixed statements, and builders
 # of statements with an IN list of ``size`` parameters ``in0``, ``in1``...
 SCHEMA = select(meta.c.value).where(meta.c.key == "schema_version")
@@ -147,7 +172,20 @@ TEST_SLICE = select(
     counts.c.test == bindparam("test"),
 )
 """Every row of one test in one (rollup, bucket, site) slice."""
-TEST_INFO = select(tests.c.crossovers, tests.c.weights).where(tests.c.name == bindparam("name"))
+TEST_INFO = (
+    select(
+        tests.c.crossovers, tests.c.weights, tests.c.first, test_plans.c.plan, test_plans.c.ended
+    )
+    .select_from(tests.outerjoin(test_plans, test_plans.c.name == tests.c.name))
+    .where(tests.c.name == bindparam("name"))
+)
+"""A test's row, with its plan's if it has one (a test with a plan has
+had splits: a row of its own)."""
+TEST_VERSIONS = select(test_versions.c.kind, test_versions.c.value, test_versions.c.first).where(
+    test_versions.c.test == bindparam("name")
+)
+ENDED = select(test_plans.c.name, test_plans.c.ended).where(test_plans.c.ended.is_not(None))
+"""When each ended test ended."""
 SITES = (
     select(counts.c.site)
     .where(
@@ -211,6 +249,8 @@ READS: Final = {
     **{f"{kind}_names": read for kind, read in NAMES.items()},
     "test_slice": TEST_SLICE,
     "test_info": TEST_INFO,
+    "test_versions": TEST_VERSIONS,
+    "ended": ENDED,
     "pointer": POINTER,
     "count": COUNT,
     "populations": POPULATIONS,
@@ -315,9 +355,33 @@ def upserts(insert: Callable[[Table], Any]) -> dict[str, Any]:
                 **add(tests, new, "crossovers"),
             },
         ),
+        "test_plans": upsert(test_plans, lambda new: _plan_merge(test_plans, new)),
+        "test_versions": upsert(
+            test_versions,
+            lambda new: {
+                "first": case(
+                    (new.first < test_versions.c.first, new.first), else_=test_versions.c.first
+                )
+            },
+        ),
         "visitors": upsert(visitors, lambda new: {"state": new.state}),
         "filtered": upsert(filtered, lambda new: add(filtered, new, "events")),
         "meta": upsert(meta, lambda new: {"value": new.value}),
+    }
+
+
+def _plan_merge(table: Table, new: Any) -> dict[str, Any]:
+    """A test's plan row merged with ``new``: the later plan, the earlier
+    end (and its winner). SET expressions read the row as it was."""
+    later = new.at >= table.c.at
+    earlier_end = and_(
+        new.ended.is_not(None), or_(table.c.ended.is_(None), new.ended < table.c.ended)
+    )
+    return {
+        "plan": case((later, new.plan), else_=table.c.plan),
+        "at": case((later, new.at), else_=table.c.at),
+        "ended": case((earlier_end, new.ended), else_=table.c.ended),
+        "winner": case((earlier_end, new.winner), else_=table.c.winner),
     }
 
 

@@ -1,8 +1,9 @@
-"""`SQLStore`: the Store and Queries of the backend on an SQL database."""
+"""`SQLStore`: the Store of the backend, and its reads, on an SQL database."""
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import sqlite3
 import threading
@@ -14,18 +15,8 @@ from sqlalchemy import Connection, Select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
-from manhattan.analysis import report
-from manhattan.analysis.types import Analysis
-from manhattan.backend.aggregate import AWAITING_PIXEL
-from manhattan.backend.model import (
-    IMPRESSION,
-    NO_TEST,
-    VIEWED_PAGE,
-    Batch,
-    QueryError,
-    TestStats,
-    Variant,
-)
+from manhattan.analysis.plan import Plan
+from manhattan.backend.model import Batch, QueryError, TestStats, Variant
 from manhattan.backend.persistence import schema as s
 from manhattan.backend.persistence.engine import (
     SNAPSHOT,
@@ -54,6 +45,8 @@ from manhattan.backend.persistence.queries import (
     slice_value,
     unknown_names,
 )
+from manhattan.backend.plans import warnings_of
+from manhattan.records.vocabulary import AWAITING_PIXEL, IMPRESSION, NO_TEST, VIEWED_PAGE
 
 VISITOR_CHUNK: Final = 500
 """Visitor ids per ``IN (...)`` list: well under every database's limit."""
@@ -71,8 +64,12 @@ _BREAKDOWN: Final[Mapping[str, Callable[[int], Select[Any]]]] = {
 
 
 class SQLStore:
-    """A :class:`~manhattan.backend.model.Store` and
-    :class:`~manhattan.backend.model.Queries` on an SQL database.
+    """A :class:`~manhattan.backend.model.Store` on an SQL database, with
+    the reads of :class:`~manhattan.backend.model.Queries` but ``analyze``,
+    and :meth:`test_stats` (:class:`~manhattan.backend.model.StatsReader`)
+    from which the server composes ``analyze``
+    (:class:`~manhattan.server.service.StoreQueries`): the store stores,
+    the statistics are not its business.
 
     ``url`` is an SQLAlchemy URL: ``sqlite:///path/to/file.db`` (the
     directory must exist; ``sqlite://`` is a private in-memory database, for
@@ -256,6 +253,13 @@ class SQLStore:
                 (name, t.first, t.last, t.crossovers, json.dumps(t.weights) if t.weights else "")
                 for name, t in sorted(batch.tests.items())
             ],
+            "test_plans": [
+                (name, p.plan, p.at, p.ended, p.winner) for name, p in sorted(batch.plans.items())
+            ],
+            "test_versions": [
+                (test, kind, hashlib.sha256(value.encode()).hexdigest(), value, first)
+                for (test, kind, value), first in sorted(batch.versions.items())
+            ],
             "visitors": list(batch.visitors.items()),
             "filtered": sorted(batch.filtered.items()),
             "meta": [
@@ -289,6 +293,12 @@ class SQLStore:
                     self._query_in(cursor, s.meta_values, keys[start : start + VISITOR_CHUNK])
                 )
         return found
+
+    def load_ended(self) -> dict[str, float]:
+        """When each ended test ended (see
+        :class:`~manhattan.backend.model.EndedReader`)."""
+        with self._cursor() as cursor:
+            return {name: float(ended) for name, ended in self._query(cursor, "ended")}
 
     def load_visitors(self, visitor_ids: Sequence[str]) -> dict[str, str]:
         """Serialized states of those of ``visitor_ids`` that are stored."""
@@ -405,11 +415,17 @@ class SQLStore:
         rollup_key: str = "all",
         bucket_id: Any = 0,
         site_id: int | None = None,
+        goals: Sequence[str] | None = None,
     ) -> TestStats:
         """Everything the analysis of one test needs, from one snapshot: per
         population its visitors (impressions) and, per goal, (conversions,
         value total, sum of squares of per-visitor totals); the weights its
-        split() calls recorded; its crossover visitors; goals' value types."""
+        split() calls recorded; its crossover visitors; goals' value types;
+        a declared experiment's latest plan, its first split's time, when it
+        ended, and the warnings of what changed while it ran.
+        ``goals`` are those the analysis will show: :class:`QueryError`
+        for one the store never saw (one nobody in this slice reached is
+        simply absent from the stats)."""
         key = counter_key(None, (test_name, ""), rollup_key, bucket_id, site_id)
         params = {"rollup": key.rollup, "bucket": key.bucket, "site": key.site, "test": test_name}
         with self._cursor(snapshot=True) as cursor:
@@ -417,6 +433,7 @@ class SQLStore:
             if not rows:
                 self._refuse_unknown(cursor, names_of(key)._replace(population=None))
             info = self._query(cursor, "test_info", {"name": test_name})
+            versions = self._query(cursor, "test_versions", {"name": test_name})
             names = sorted({goal for _, goal, *_ in rows if goal != IMPRESSION})
             types = dict(self._query_in(cursor, s.value_types, names)) if names else {}
         stats = TestStats(test_name)
@@ -426,33 +443,20 @@ class SQLStore:
             else:
                 stats.goals.setdefault(goal, {})[population] = (int(visitors), total, sumsq)
         if info:
-            crossovers, weights = info[0]
+            crossovers, weights, first, plan, ended = info[0]
             stats.crossovers = int(crossovers)
             stats.weights = json.loads(weights) if weights else {}
+            stats.started = float(first)
+            stats.plan = None if plan is None else Plan.from_json(plan)
+            stats.ended = None if ended is None else float(ended)
+        stats.warnings = warnings_of(versions, stats.crossovers)
         stats.value_types = {name: value_type for name, value_type in types.items() if value_type}
-        return stats
-
-    def analyze(
-        self,
-        test_name: str,
-        goals: Sequence[str] | None = None,
-        control: str | None = None,
-        site_id: int | None = None,
-        rollup_key: str = "all",
-        bucket_id: Any = 0,
-        weights: Mapping[str, float] | None = None,
-    ) -> Analysis:
-        """The statistics of a split test from its :meth:`test_stats` (see
-        :func:`manhattan.analysis.report.analyze`)."""
-        if not isinstance(test_name, str) or not test_name:
-            raise QueryError("analyze() needs a test name")
-        stats = self.test_stats(test_name, rollup_key, bucket_id, site_id)
         if goals is not None:
             missing = tuple(goal for goal in check_goal_names(goals) if goal not in stats.goals)
             if missing:
                 with self._cursor() as cursor:
                     self._refuse_unknown(cursor, Names(goals=missing))
-        return report.analyze(stats, goals, control, weights)
+        return stats
 
     def all_tests(self) -> list[tuple[str, float, float]]:
         """``[(name, first timestamp, last timestamp)]``, newest first."""
