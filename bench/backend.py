@@ -1,12 +1,14 @@
 """Backend benchmark: manhattan-server --once throughput and memory, and query latency.
 
 Run: ``make bench-backend`` (or ``.venv/bin/python bench/backend.py
-[--runs N] [--events N --visitors N] [--url URL] [--queries N]``).
+[--runs N] [--events N --visitors N] [--url URL] [--queries N]
+[--rollups NAMES] [--campaigns SHARE]``).
 
 On a generated stream (``bench/stream.py``: 70% pages, 10% pixels, 12%
 goals, 8% splits, 2 sites, 3 tests), each run counts the whole log into a
 fresh database with ``manhattan-server --once`` in its own process (all
-default rollups on), and reports events/s and peak RSS. The baseline, timed
+default rollups on), and reports events/s (also per CPU second of that
+process, steadier on a busy machine) and peak RSS. The baseline, timed
 in the same runs, is a plain Python loop that only reads the same log files
 and splits their lines. Query latency is the round trip of ``count`` and of
 ``results`` for 4 goals through ``manhattan.client.Client`` over loopback.
@@ -46,8 +48,8 @@ def server(*args: str) -> list[str]:
     return [sys.executable, "-m", "manhattan.server", *args]
 
 
-def count_once(log_path: Path, url: str, config: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (bytes) of one ``--once`` run."""
+def count_once(log_path: Path, url: str, config: list[str]) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds and peak RSS (bytes) of one ``--once`` run."""
     began = time.perf_counter()
     child = subprocess.Popen(server("--path", str(log_path), "--url", url, "--once", *config))
     _, status, usage = os.wait4(child.pid, 0)
@@ -55,7 +57,7 @@ def count_once(log_path: Path, url: str, config: list[str]) -> tuple[float, int]
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode:
         raise SystemExit(f"manhattan-server --once failed with status {child.returncode}")
-    return seconds, usage.ru_maxrss * 1024
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024
 
 
 def fresh_url(base: str, directory: Path, run: int) -> str:
@@ -140,16 +142,22 @@ def main() -> None:
     parser.add_argument("--url", default="sqlite", help="'sqlite' (a fresh file per run) or a URL")
     parser.add_argument("--queries", type=int, default=2000, help="round trips per query figure")
     parser.add_argument(
-        "--rollups", help="comma-separated rollups (default: all eight built-in ones)"
+        "--campaigns",
+        type=float,
+        default=0.0,
+        help="share of page URLs with UTM parameters, 0 to 1 (default 0)",
     )
+    parser.add_argument("--rollups", help="comma-separated rollups (default: every built-in one)")
     args = parser.parse_args()
     if args.runs < 1 or args.events < 1000 or args.visitors < 10:
         parser.error("--runs >= 1, --events >= 1000 and --visitors >= 10")
+    if not 0.0 <= args.campaigns <= 1.0:
+        parser.error(f"--campaigns must be a share from 0 to 1, not {args.campaigns}")
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         log_path = directory / "log" / "events"
         began = time.perf_counter()
-        events = write_stream(log_path, args.events, args.visitors)
+        events = write_stream(log_path, args.events, args.visitors, campaigns=args.campaigns)
         print(
             f"generated {events:,} events from {args.visitors:,} visitors "
             f"in {time.perf_counter() - began:.1f} s"
@@ -165,19 +173,22 @@ def main() -> None:
                 filter(None, [str(directory), os.environ.get("PYTHONPATH")])
             )
             config = ["--config", "bench_settings.CONFIG"]
-        bare, once, rss = [], [], []
+        bare, once, cpu, rss = [], [], [], []
         url = ""
         for run in range(args.runs):
             bare.append(read_and_split(log))
             url = fresh_url(args.url, directory, run)
             if url.startswith("postgresql"):
                 reset_postgres(url)
-            seconds, peak = count_once(log_path, url, config)
+            seconds, used, peak = count_once(log_path, url, config)
             once.append(seconds)
+            cpu.append(used)
             rss.append(peak)
         figures = {
             "read-and-split loop, events/s": events / statistics.median(bare),
             "manhattan-server --once, events/s": events / statistics.median(once),
+            # On a busy machine, CPU time varies less than wall time.
+            "--once, events per CPU second": events / statistics.median(cpu),
             "--once time, x the read-and-split loop": statistics.median(once)
             / statistics.median(bare),
             "peak RSS of --once, MB": max(rss) / 1e6,
@@ -186,7 +197,7 @@ def main() -> None:
         figures |= busy_latency(log_path, directory, min(args.queries, 500))
         if url.startswith("postgresql"):
             reset_postgres(url)  # leave the shared database as it was
-    rollups = args.rollups or "all eight built-in rollups"
+    rollups = args.rollups or "every built-in rollup"
     print_figures(
         f"backend benchmark ({args.url}; {rollups}): median of {args.runs} runs", figures
     )

@@ -4,7 +4,8 @@
 from ``visitors`` visitors into a TimeRotatingLog at ``path``: 70% pages,
 10% pixels, 12% goals, 8% splits, 2 sites, 3 tests, spread over three days
 so the day and week rollups have several buckets. About 10% of visitors are
-bots that never load the pixel. Deterministic for a given seed.
+bots that never load the pixel. Deterministic for a given seed. With
+``campaigns``, that share of page URLs carries UTM parameters.
 """
 
 from __future__ import annotations
@@ -39,9 +40,16 @@ TESTS = {
     "Price": ["9", "12", "15"],
 }
 GOALS = [("Added To Cart", "S"), ("Began Checkout", ""), ("Purchased", "S"), ("Signed Up", "")]
+CAMPAIGNS = [
+    "utm_source=newsletter&utm_medium=email&utm_campaign=spring-sale",
+    "utm_source=google&utm_medium=cpc&utm_campaign=Brand%20Terms&gclid=Cj0KCQiA",
+    "utm_source=Twitter&utm_medium=social&utm_campaign=launch+week",
+]
 
 
-def write_stream(path: Path, events: int, visitors: int, seed: int = 7) -> int:
+def write_stream(
+    path: Path, events: int, visitors: int, seed: int = 7, campaigns: float = 0.0
+) -> int:
     """Write the stream; returns the number of records written."""
     rng = random.Random(seed)
     clock = [START]
@@ -75,13 +83,17 @@ def write_stream(path: Path, events: int, visitors: int, seed: int = 7) -> int:
         stamp = format_timestamp(now)
         roll = rng.random()
         if roll < 0.70 or (roll < 0.80 and is_bot):
+            url = f"https://shop{site}.example.com/p/{rng.randint(1, 50)}"
+            # Drawn only with campaigns, so the default stream stays as it was.
+            if campaigns and rng.random() < campaigns:
+                url += "?" + rng.choice(CAMPAIGNS)
             record = page_record(
                 stamp,
                 str(vid),
                 str(site),
                 "203.0.113.9",
                 "GET",
-                f"https://shop{site}.example.com/p/{rng.randint(1, 50)}",
+                url,
                 str(agent),
                 rng.choice(REFERRERS),
             )

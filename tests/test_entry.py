@@ -12,6 +12,7 @@ import pytest
 
 from manhattan import _entry
 from manhattan._entry import SERVER_SCRIPT, Script, launch, missing
+from tests.cli_output import error_line
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,6 +23,7 @@ ENTRIES: list[tuple[Callable[[], int], Script]] = [
     (_entry.log_server, _entry.LOG_SERVER_SCRIPT),
     (_entry.dashboard, _entry.DASHBOARD_SCRIPT),
     (_entry.keys, _entry.KEYS_SCRIPT),
+    (_entry.export, _entry.EXPORT_SCRIPT),
 ]
 
 
@@ -47,10 +49,44 @@ def test_script_runs_its_cli(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setattr(sys, "argv", [program, "--help"])
-    with pytest.raises(SystemExit) as exited:
-        entry()
-    assert exited.value.code == 0
+    assert entry() == 0
     assert capsys.readouterr().out.startswith(f"usage: {program}")
+
+
+USAGE_ERRORS = [
+    (_entry.SERVER_SCRIPT, ["--flush-every", "ten"], "argument --flush-every: must be a whole"),
+    (_entry.SERVER_SCRIPT, ["-p", "log", "--bogus"], "unrecognized arguments: --bogus"),
+    (_entry.CLIENT_SCRIPT, ["--wait", "0"], "argument --wait: must be at least 1, not 0"),
+    (_entry.CLIENT_SCRIPT, ["--bogus"], "unrecognized arguments: --bogus"),
+    (_entry.REPORT_SCRIPT, ["T", "--site", "x"], "argument --site: must be a whole number"),
+    (_entry.REPORT_SCRIPT, ["T", "--bogus"], "unrecognized arguments: --bogus"),
+    (_entry.LOG_SERVER_SCRIPT, ["-p", "log", "--batch", "0"], "argument --batch: must be at"),
+    (_entry.LOG_SERVER_SCRIPT, ["-p", "log", "--bogus"], "unrecognized arguments: --bogus"),
+    (_entry.DASHBOARD_SCRIPT, ["--wait", "-5"], "argument --wait: must be at least 1, not -5"),
+    (_entry.DASHBOARD_SCRIPT, ["--bogus"], "unrecognized arguments: --bogus"),
+    (_entry.KEYS_SCRIPT, [], "the following arguments are required: name"),
+    (_entry.KEYS_SCRIPT, ["server", "--bogus"], "unrecognized arguments: --bogus"),
+    (_entry.EXPORT_SCRIPT, [], "the following arguments are required: EXPORT"),
+    (_entry.EXPORT_SCRIPT, ["counts", "--limit", "401"], "argument --limit: must be at most"),
+]
+
+
+@pytest.mark.parametrize(
+    ("script", "argv", "message"),
+    [
+        pytest.param(script, argv, message, id=f"{script.program} {' '.join(argv)}")
+        for script, argv, message in USAGE_ERRORS
+    ],
+)
+def test_every_script_exits_2_with_one_line_on_a_usage_error(
+    script: Script, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert launch(script, argv) == 2
+    assert error_line(capsys.readouterr(), script.program).startswith(message)
+
+
+def test_every_script_has_a_usage_error_in_the_table() -> None:
+    assert {script for script, _, _ in USAGE_ERRORS} == {script for _, script in ENTRIES}
 
 
 @pytest.mark.parametrize(
@@ -79,6 +115,12 @@ def test_script_runs_its_cli(
             "zmq",
             "manhattan-client needs the client extra: pip install 'manhattan[client]'",
             id="client-without-pyzmq",
+        ),
+        pytest.param(
+            "export",
+            "zmq",
+            "manhattan-export needs the client extra: pip install 'manhattan[client]'",
+            id="export-without-pyzmq",
         ),
         pytest.param(
             "keys",

@@ -16,6 +16,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
+from manhattan import _cli
+
 
 class Script(NamedTuple):
     """A console script: its name, the module whose ``main(argv)`` it runs,
@@ -29,8 +31,8 @@ class Script(NamedTuple):
 
 CLIENT = ("zmq",)
 SERVER = ("sqlalchemy", "zmq", "ua_parser", "redis")
-# The dashboard reads the store's limits until it depends on the client only.
-DASHBOARD = ("jinja2", "zmq", "sqlalchemy")
+# The dashboard talks to the query socket only: no SQLAlchemy.
+DASHBOARD = ("jinja2", "zmq")
 
 SERVER_SCRIPT = Script("manhattan-server", "manhattan.server.cli", "server", SERVER)
 CLIENT_SCRIPT = Script("manhattan-client", "manhattan.client.shell", "client", CLIENT)
@@ -38,6 +40,7 @@ REPORT_SCRIPT = Script("manhattan-report", "manhattan.client.report", "client", 
 LOG_SERVER_SCRIPT = Script("manhattan-log-server", "manhattan.logserver.cli", "redis", ("redis",))
 DASHBOARD_SCRIPT = Script("manhattan-dashboard", "manhattan.dashboard.cli", "dashboard", DASHBOARD)
 KEYS_SCRIPT = Script("manhattan-keys", "manhattan.keys", "client", CLIENT)
+EXPORT_SCRIPT = Script("manhattan-export", "manhattan.client.export", "client", CLIENT)
 
 
 def missing(modules: Sequence[str]) -> str | None:
@@ -49,8 +52,9 @@ def missing(modules: Sequence[str]) -> str | None:
 
 
 def launch(script: Script, argv: Sequence[str] | None = None) -> int:
-    """Run ``script``'s ``main(argv)``; exit status 2 with one line on
-    stderr naming the extra to install when a module it needs is missing."""
+    """Run ``script``'s ``main(argv)``, which returns its exit status
+    (:mod:`manhattan._cli`); exit status 2 with one line on stderr naming
+    the extra to install when a module it needs is missing."""
     absent = missing(script.needs)
     if absent is None:
         try:
@@ -69,7 +73,7 @@ def launch(script: Script, argv: Sequence[str] | None = None) -> int:
         f"pip install 'manhattan[{script.extra}]' (no module named {absent!r})",
         file=sys.stderr,
     )
-    return 2
+    return _cli.USAGE
 
 
 def server() -> int:
@@ -100,3 +104,8 @@ def dashboard() -> int:
 def keys() -> int:
     """``manhattan-keys``."""
     return launch(KEYS_SCRIPT)
+
+
+def export() -> int:
+    """``manhattan-export``."""
+    return launch(EXPORT_SCRIPT)

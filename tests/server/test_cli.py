@@ -211,12 +211,12 @@ def test_once_on_a_terminal_draws_a_progress_bar(tmp_path: Path) -> None:
         ),
         pytest.param(
             ["--partition", "x"],
-            "argument --partition: must be a partition number, not 'x'",
+            "argument --partition: must be a whole number, not 'x'",
             id="p",
         ),
         pytest.param(
             ["--partition", "-1"],
-            "argument --partition: partitions are numbered from 0",
+            "argument --partition: must be at least 0, not -1",
             id="p-neg",
         ),
         pytest.param(
@@ -231,13 +231,10 @@ def test_bad_flags_exit_2_naming_the_flag(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], message: str
 ) -> None:
     path, url, _ = first_log(tmp_path)
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main(["--path", path, "--url", url, "--once", *flags])
-    assert exit_info.value.code == 2
+    assert cli.main(["--path", path, "--url", url, "--once", *flags]) == 2
     out, err = capsys.readouterr()
     assert out == ""
-    assert err.startswith("usage: manhattan-server ")
-    assert f"manhattan-server: error: {message}" in err
+    assert one_error_line(err).startswith(message)
     assert not (tmp_path / "manhattan.db").exists()
 
 

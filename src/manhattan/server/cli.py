@@ -26,13 +26,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from types import FrameType
-from typing import TYPE_CHECKING, Any, TextIO, TypeAlias
+from typing import TYPE_CHECKING, TextIO, TypeAlias
 
+from manhattan import _cli
 from manhattan.log.timerotating import TimeRotatingLog
 from manhattan.server.config import WEEK_STARTS, ConfigError, Settings, load_config, merge
 
@@ -42,51 +41,25 @@ if TYPE_CHECKING:
     from manhattan.backend.aggregate import Aggregator
     from manhattan.backend.persistence import SQLStore
     from manhattan.backend.persistence.lease import LeaseLostError
-    from manhattan.log.streamreader import StreamReader, StreamStore
+    from manhattan.log.streamreader import StreamReader
     from manhattan.server.leases import GuardedStore, LeaseKeeper
+    from manhattan.server.retention import Retention
     from manhattan.server.service import QueryService
-    from manhattan.server.worker import Worker
+    from manhattan.server.streamstore import StreamStore
+    from manhattan.server.worker import Progress, Worker
 
 logger = logging.getLogger("manhattan.server")
+
+PROGRAM = "manhattan-server"
 
 QUERY_SWITCH_INTERVAL = 0.0005
 """Seconds a thread may hold the GIL while the query service runs."""
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def _partition_number(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a partition number, not {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"partitions are numbered from 0, not {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, not {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface (0.3's flags, and new ones)."""
-    parser = argparse.ArgumentParser(
-        prog="manhattan-server",
+    parser = _cli.Parser(
+        prog=PROGRAM,
         description="Count a Manhattan log into a SQL database and answer queries about it.",
     )
     add = parser.add_argument
@@ -94,11 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     add("--redis", metavar="URL", help="read a Redis stream log (RedisStreamLog) instead")
     add("--stream", help="the stream's name, with --redis (default manhattan)")
     add(
-        "--partitions", type=_positive_int, metavar="N", help="the stream's partitions (default 1)"
+        "--partitions",
+        type=_cli.positive_int,
+        metavar="N",
+        help="the stream's partitions (default 1)",
     )
     add(
         "--partition",
-        type=_partition_number,
+        type=_cli.index,
         action="append",
         metavar="I",
         help="a partition this worker owns (repeatable; default all)",
@@ -131,8 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(NAME.key files) are in DIR",
     )
     add("--config", help="dotted path of a Python dict of these settings (flags win)")
-    add("--log", help="write the server's own log (errors, and with -v progress) to this file")
-    add("-v", "--verbose", action="store_true", default=None, help="log progress periodically")
+    _cli.add_logging_flags(parser, verbose="log progress periodically", verbose_default=None)
     add(
         "--once",
         action="store_true",
@@ -148,40 +123,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("--timezone", help="IANA time zone of the day/week/month rollups (default UTC)")
     add("--week-start", choices=sorted(WEEK_STARTS), help="first day of a week (default sunday)")
-    add("--flush-every", type=_positive_int, metavar="EVENTS", help="commit every N events")
+    add("--flush-every", type=_cli.positive_int, metavar="EVENTS", help="commit every N events")
     add(
         "--flush-seconds",
-        type=_positive_float,
+        type=_cli.seconds,
         metavar="SECONDS",
         help="commit at least this often",
     )
-    add("--capacity", type=_positive_int, metavar="VISITORS", help="visitor states kept in memory")
+    add(
+        "--capacity",
+        type=_cli.positive_int,
+        metavar="VISITORS",
+        help="visitor states kept in memory",
+    )
     add(
         "--lease-seconds",
-        type=_positive_float,
+        type=_cli.seconds,
         metavar="SECONDS",
         help="how long what this server counts stays its own if it dies (default 30)",
+    )
+    add(
+        "--retain-days",
+        type=_cli.whole_number(1, "days"),
+        metavar="DAYS",
+        help="delete the log's hour files once counted and older than this (--path only)",
     )
     return parser
 
 
 def settings_from(argv: Sequence[str] | None) -> Settings:
-    """Parse ``argv`` (argparse exits on bad flags); ``ConfigError`` on bad settings."""
+    """Parse ``argv``; ``CommandExit`` (status 2) on bad flags, ``ConfigError`` on bad settings."""
     args = build_parser().parse_args(argv)
     flags = vars(args)
     config = load_config(flags.pop("config")) if args.config else {}
     return merge(config, flags)
-
-
-def _setup_logging(settings: Settings, stream: TextIO) -> None:
-    level = logging.INFO if settings.verbose else logging.WARNING
-    handler: logging.Handler = (
-        logging.FileHandler(settings.log) if settings.log else logging.StreamHandler(stream)
-    )
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("manhattan")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
 
 
 def _open_stream(settings: Settings) -> StreamReader:
@@ -273,10 +248,12 @@ def run(settings: Settings, stop: threading.Event, stderr: TextIO | None = None)
     from manhattan.backend.model import VIEWED_PAGE
     from manhattan.backend.persistence import SQLStore, StoreError
     from manhattan.backend.persistence.lease import LeaseLostError
-    from manhattan.log.streamreader import PartitionsRevokedError, StreamReader, StreamStore
+    from manhattan.log.streamreader import PartitionsRevokedError, StreamReader
     from manhattan.server.leases import GuardedStore, LeaseKeeper, drop_lost
+    from manhattan.server.retention import Retention
     from manhattan.server.sources import open_log, warn_until_files
     from manhattan.server.status import StatusLine
+    from manhattan.server.streamstore import StreamStore
     from manhattan.server.summary import summary_line
     from manhattan.server.worker import Worker
 
@@ -318,6 +295,7 @@ def run(settings: Settings, stop: threading.Event, stderr: TextIO | None = None)
     watcher = None
     ended = threading.Event()
     summary = ""
+    retention: Retention | None = None
     keeper = LeaseKeeper(store, settings.lease_seconds)
     switch = sys.getswitchinterval()
     try:
@@ -330,7 +308,9 @@ def run(settings: Settings, stop: threading.Event, stderr: TextIO | None = None)
         else:
             _check_pointer(reader, store, settings.path)
             counted = guarded
-            on_lost, tick = _claim_log(keeper, stop)
+            if settings.retain_days is not None:
+                retention = Retention(reader, settings.retain_days, store.load_pointer)
+            on_lost, tick = _claim_log(keeper, stop, retention)
             if not settings.once and not reader.files():
                 watcher = warn_until_files(reader, settings.path, ended)
         keeper.start(on_lost, tick)
@@ -341,11 +321,12 @@ def run(settings: Settings, stop: threading.Event, stderr: TextIO | None = None)
             # (5 ms by default) at a time: queries answer faster with less.
             sys.setswitchinterval(QUERY_SWITCH_INTERVAL)
 
-        def new_worker(aggregator: Aggregator) -> Worker:
+        def new_worker(aggregator: Aggregator, progress: Progress | None = None) -> Worker:
             return Worker(
                 reader,
                 counted,
                 aggregator,
+                progress=progress,
                 flush_every=settings.flush_every,
                 flush_seconds=settings.flush_seconds,
                 # Transient: Redis or the database going away and coming back.
@@ -354,7 +335,8 @@ def run(settings: Settings, stop: threading.Event, stderr: TextIO | None = None)
 
         worker = new_worker(aggregator)
         if settings.verbose or (settings.once and stderr.isatty()):
-            status = StatusLine(worker, reader, stderr, bar=settings.once and stderr.isatty())
+            bar = settings.once and stderr.isatty()
+            status = StatusLine(worker.progress, reader, stderr, bar=bar)
             status.start()
         logger.info("counting %s into %s", source, store.url)
         while True:
@@ -373,14 +355,13 @@ def run(settings: Settings, stop: threading.Event, stderr: TextIO | None = None)
                 )
             # What was counted and not committed is gone with the aggregator:
             # the partitions still held are read again from their last commit.
-            progress = worker.progress
-            worker = new_worker(new_aggregator())
-            worker.progress = progress
-            if status is not None:
-                status.worker = worker
+            # The same progress goes on, for the status line reads it.
+            worker = new_worker(new_aggregator(), worker.progress)
         if not isinstance(reader, StreamReader) and keeper.lost:
             lost = LeaseLostError(keeper.lost, keeper.read(sorted(keeper.lost)))
             raise ConfigError(_log_taken(lost, settings, store.url))
+        if retention is not None:
+            retention.prune()  # after the final commit
         if settings.once:
             summary = summary_line(
                 worker.progress.events,
@@ -411,11 +392,12 @@ LostHandler: TypeAlias = "Callable[[LeaseLostError], None]"
 
 
 def _claim_log(
-    keeper: LeaseKeeper, stop: threading.Event
+    keeper: LeaseKeeper, stop: threading.Event, retention: Retention | None = None
 ) -> tuple[LostHandler, Callable[[], None]]:
     """Take the file log's lease, or ``ConfigError`` naming its holder; what
     to do when the lease is lost (stop: the last commit fails and says who
-    took it) and at each renewal (nothing)."""
+    took it) and at each renewal (delete the files ``retention`` allows, if
+    given)."""
     from manhattan.server.leases import FILE_LOG, refusal
 
     refused = keeper.acquire([FILE_LOG])
@@ -425,7 +407,7 @@ def _claim_log(
     def on_lost(lost: LeaseLostError) -> None:
         stop.set()
 
-    return on_lost, lambda: None
+    return on_lost, (retention.tick if retention is not None else lambda: None)
 
 
 def _claim_partitions(
@@ -489,38 +471,25 @@ def _close_reader(reader: TimeRotatingLog | StreamReader) -> None:
 def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int:
     """Entry point of ``manhattan-server``; returns the exit status. Errors
     and status lines go to ``stderr`` (default ``sys.stderr``)."""
-    stderr = sys.stderr if stderr is None else stderr
+    stream = sys.stderr if stderr is None else stderr
+    return _cli.run(PROGRAM, lambda: _serve(argv, stream), stderr=stream)
+
+
+def _serve(argv: Sequence[str] | None, stderr: TextIO) -> int:
+    """``main``: run until a signal; one line and exit status 2 for what
+    stops the server starting or running."""
     try:
         settings = settings_from(argv)
     except (ConfigError, OSError) as exc:
-        print(f"manhattan-server: error: {exc}", file=stderr)
-        return 2
-    return _serve(settings, stderr)
-
-
-def _serve(settings: Settings, stderr: TextIO) -> int:
-    """``main`` once the flags are parsed: run until a signal, exit status 2
-    for what stops the server starting or running."""
+        _cli.fail(exc)
+    # Loaded once the flags are parsed: --help and bad flags answer at once.
     import redis
 
     from manhattan.backend.persistence import StoreError
 
-    stop = threading.Event()
-
-    def on_signal(number: int, frame: FrameType | None) -> None:
-        stop.set()
-
     try:
-        _setup_logging(settings, stderr)
-        previous: dict[signal.Signals, Any] = {}
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                previous[signum] = signal.signal(signum, on_signal)
-        try:
+        _cli.setup_logging(verbose=settings.verbose, path=settings.log, stream=stderr)
+        with _cli.stop_on_signals() as stop:
             return run(settings, stop, stderr)
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
     except (ConfigError, StoreError, OSError, redis.RedisError) as exc:
-        print(f"manhattan-server: error: {exc}", file=stderr)
-        return 2
+        _cli.fail(exc)

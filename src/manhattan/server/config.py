@@ -5,7 +5,8 @@ flag names with ``_`` for ``-`` (``path``, ``url``, ``complex``, ``bind``,
 ``log``, ``verbose``, ``once``, ``timezone``, ``week_start``,
 ``flush_every``, ``flush_seconds``, ``capacity``, ``redis``, ``stream``,
 ``partitions``, ``partition`` (a list), ``keep_stream``,
-``lease_seconds``, ``curve_secret_key``, ``curve_clients``), plus what
+``lease_seconds``, ``curve_secret_key``, ``curve_clients``,
+``retain_days``), plus what
 only a config can say: ``rollups`` (a list of built-in names and ``{name:
 dotted path}``) and ``networks`` (``{name: CIDR or [CIDRs]}`` for the
 network rollup).
@@ -50,6 +51,7 @@ class Settings:
     capacity: int = 50_000
     lease_seconds: float = 30.0
     query_only: bool = False
+    retain_days: int | None = None
     rollups: list[Any] | None = None
     networks: dict[str, Any] = field(default_factory=dict)
 
@@ -103,7 +105,21 @@ class Settings:
             raise ConfigError(f"networks must be a dict of name -> CIDR, not {self.networks!r}")
         if self.rollups is not None and not isinstance(self.rollups, list):
             raise ConfigError(f"rollups must be a list, not {self.rollups!r}")
+        if self.retain_days is not None:
+            self._check_retain_days(self.retain_days)
         return self
+
+    def _check_retain_days(self, days: object) -> None:
+        if isinstance(days, bool) or not isinstance(days, int):
+            raise ConfigError(f"retain_days must be a whole number of days, not {days!r}")
+        if days < 1:
+            raise ConfigError(f"retain_days must be at least 1, not {days}")
+        if not self.path:
+            raise ConfigError(
+                "--retain-days deletes the counted hour files of a --path log: "
+                "it cannot be used with --redis (a stream is trimmed as it is counted) "
+                "or --query-only"
+            )
 
     def _check_partitions(self) -> None:
         if isinstance(self.partitions, bool) or not isinstance(self.partitions, int):

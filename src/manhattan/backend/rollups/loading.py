@@ -12,7 +12,18 @@ from typing import TypeAlias
 
 from manhattan.backend.model import Rollup, Visit
 from manhattan.backend.rollups.agents import BrowserRollup, BrowserVersionRollup
-from manhattan.backend.rollups.timed import DayRollup, MonthRollup, WeekRollup, _zone
+from manhattan.backend.rollups.campaigns import (
+    UtmCampaignRollup,
+    UtmMediumRollup,
+    UtmSourceRollup,
+)
+from manhattan.backend.rollups.timed import (
+    DayRollup,
+    HourRollup,
+    MonthRollup,
+    WeekRollup,
+    _zone,
+)
 from manhattan.backend.rollups.visits import (
     AllRollup,
     FunctionRollup,
@@ -41,6 +52,10 @@ BUILTIN_NAMES = (
     "browser_version",
     "referrer",
     "network",
+    "hour",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
 )
 """The built-in rollups, in the order :func:`default_rollups` gives them."""
 
@@ -99,6 +114,8 @@ def load_rollup(spec: RollupSpec, name: str | None = None) -> Rollup:
 def _builtin(
     name: str, tz: str, first_weekday: int, networks: Mapping[str, str | Sequence[str]] | None
 ) -> Rollup:
+    if name == "hour":
+        return HourRollup(tz)
     if name == "day":
         return DayRollup(tz)
     if name == "week":
@@ -112,6 +129,9 @@ def _builtin(
         "browser": BrowserRollup,
         "browser_version": BrowserVersionRollup,
         "referrer": ReferrerRollup,
+        "utm_source": UtmSourceRollup,
+        "utm_medium": UtmMediumRollup,
+        "utm_campaign": UtmCampaignRollup,
     }
     return others[name]()
 

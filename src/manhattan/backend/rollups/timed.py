@@ -1,18 +1,20 @@
-"""Local time rollups: ``day``, ``week`` and ``month``.
+"""Local time rollups: ``hour``, ``day``, ``week`` and ``month``.
 
-Buckets are local calendar periods of one IANA time zone; see
-:mod:`manhattan.backend.rollups` for the bucket formats and how a local day
-is bounded across clock changes.
+Buckets are local clock hours and calendar periods of one IANA time zone;
+see :mod:`manhattan.backend.rollups` for the bucket formats and how they are
+bounded across clock changes.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from manhattan.backend.model import Visit
 
-__all__ = ["DayRollup", "MonthRollup", "WeekRollup"]
+__all__ = ["DayRollup", "HourRollup", "MonthRollup", "WeekRollup"]
 
 _MIN_TIMESTAMP = datetime(2, 1, 1, tzinfo=UTC).timestamp()
 _MAX_TIMESTAMP = datetime(9999, 1, 1, tzinfo=UTC).timestamp()
@@ -51,11 +53,12 @@ def _start_of(day: date, zone: ZoneInfo) -> float:
     return start
 
 
-class _LocalPeriodRollup:
-    """A rollup by local calendar periods: days, weeks, months.
+class _CachedPeriodRollup:
+    """A rollup by local periods of time, each known as ``(start, end,
+    bucket)`` by :meth:`_period`.
 
-    Called for every event, so the period of the last two events is kept as
-    ``(start, end, bucket)``; most events then cost two comparisons.
+    Called for every event, so the period of the last two events is kept;
+    most events then cost two comparisons.
     """
 
     name: str
@@ -88,8 +91,20 @@ class _LocalPeriodRollup:
         return previous
 
     def _period(self, timestamp: float) -> tuple[float, float, str]:
-        if not _MIN_TIMESTAMP <= timestamp < _MAX_TIMESTAMP:
-            raise ValueError(f"timestamp {timestamp!r} is out of range")
+        """The period holding ``timestamp``, which :meth:`period` caches."""
+        raise NotImplementedError
+
+
+def _check_range(timestamp: float) -> None:
+    if not _MIN_TIMESTAMP <= timestamp < _MAX_TIMESTAMP:
+        raise ValueError(f"timestamp {timestamp!r} is out of range")
+
+
+class _LocalPeriodRollup(_CachedPeriodRollup):
+    """A rollup by local calendar periods: days, weeks, months."""
+
+    def _period(self, timestamp: float) -> tuple[float, float, str]:
+        _check_range(timestamp)
         first = self._first_day(_local_date(timestamp, self._zone))
         start = _start_of(first, self._zone)
         after = self._next_first_day(first)
@@ -155,3 +170,50 @@ class MonthRollup(_LocalPeriodRollup):
 
     def _format(self, first: date) -> str:
         return f"{first.year:04d}-{first.month:02d}"
+
+
+def _first_second(low: int, high: int, reached: Callable[[int], bool]) -> int:
+    """The first second after ``low`` (not reached) up to ``high`` (reached)
+    at which ``reached`` holds; it must hold from there on."""
+    while high - low > 1:
+        middle = (low + high) // 2
+        if reached(middle):
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+class HourRollup(_CachedPeriodRollup):
+    """Local clock hours in time zone ``tz``; buckets like ``"2024-03-31T14"``.
+
+    When the clock goes back, both readings of the repeated hour share its
+    bucket (that bucket then holds two hours, or 90 minutes for Lord Howe's
+    half-hour change); an hour the clock skips has no bucket.
+    """
+
+    name = "hour"
+
+    def _period(self, timestamp: float) -> tuple[float, float, str]:
+        _check_range(timestamp)
+        # Clock changes and hour starts fall on whole seconds (zone offsets
+        # are whole seconds), so whole seconds bound the period exactly,
+        # where the float would round.
+        second = math.floor(timestamp)
+        zone = self._zone
+        local = datetime.fromtimestamp(second, zone)
+        offset = local.utcoffset()
+        start = second - local.minute * 60 - local.second
+        end = start + 3600
+
+        def same_offset(moment: int) -> bool:
+            return datetime.fromtimestamp(moment, zone).utcoffset() == offset
+
+        # A clock change within the hour cuts this reading of it short. (No
+        # zone changes its offset twice within an hour.)
+        if not same_offset(start):
+            start = _first_second(start, second, same_offset)
+        if not same_offset(end - 1):
+            end = _first_second(second, end - 1, lambda moment: not same_offset(moment))
+        bucket = f"{local.year:04d}-{local.month:02d}-{local.day:02d}T{local.hour:02d}"
+        return (float(start), float(end), bucket)
