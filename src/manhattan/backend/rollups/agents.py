@@ -12,6 +12,7 @@ from typing import NamedTuple
 import ua_parser
 
 from manhattan.backend.model import Visit
+from manhattan.backend.rollups._bounded import remember
 
 __all__ = [
     "UA_CACHE_SIZE",
@@ -52,12 +53,7 @@ def user_agent_info(user_agent: str) -> UserAgentInfo:
     ``user_agent``, cached by string (parsing costs tens of microseconds)."""
     info = _ua_cache.get(user_agent)
     if info is None:
-        info = _parse_user_agent(user_agent)
-        if len(_ua_cache) >= UA_CACHE_SIZE:
-            # Starting over is cheaper than LRU bookkeeping on every hit, and
-            # the common user agents are back after a few parses.
-            _ua_cache.clear()
-        _ua_cache[user_agent] = info
+        info = remember(_ua_cache, user_agent, _parse_user_agent(user_agent), UA_CACHE_SIZE)
     return info
 
 

@@ -12,6 +12,7 @@ from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 
 from manhattan.backend.model import Visit
+from manhattan.backend.rollups._bounded import remember
 
 __all__ = ["AllRollup", "FunctionRollup", "NetworkRollup", "ReferrerRollup", "referrer_host"]
 
@@ -29,14 +30,6 @@ class AllRollup:
 
 CACHE_SIZE = 10_000
 """Answers kept per rollup; the cache starts over when full."""
-
-
-def _remember(cache: dict[str, str], key: str, value: str) -> None:
-    # Referrers and addresses repeat (a visitor's every event, a site's
-    # usual referrers), and parsing them costs microseconds.
-    if len(cache) >= CACHE_SIZE:
-        cache.clear()
-    cache[key] = value
 
 
 # --- referrers -------------------------------------------------------------
@@ -75,7 +68,7 @@ class ReferrerRollup:
         host = self._cache.get(visit.referrer)
         if host is None:
             host = referrer_host(visit.referrer)
-            _remember(self._cache, visit.referrer, host)
+            remember(self._cache, visit.referrer, host, CACHE_SIZE)
         return host
 
 
@@ -124,7 +117,7 @@ class NetworkRollup:
         network = self._cache.get(visit.ip)
         if network is None:
             network = self._network(visit.ip)
-            _remember(self._cache, visit.ip, network)
+            remember(self._cache, visit.ip, network, CACHE_SIZE)
         return network
 
     def _network(self, ip: str) -> str:
