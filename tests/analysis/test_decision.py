@@ -4,8 +4,11 @@ figures and the decision, through :func:`analyze`."""
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
+from statsmodels.stats.power import NormalIndPower
+from statsmodels.stats.proportion import proportion_effectsize
 
 from manhattan.analysis.decision import KEEP_RUNNING, NO_DIFFERENCE, WINNER
 from manhattan.analysis.plan import Plan
@@ -165,3 +168,100 @@ def test_a_plan_goal_nobody_reached_is_planned_for_later() -> None:
     result = analyze(stats, ["Cart"], plan=Plan("Purchased"))
     assert "control has no conversions on 'Purchased'" in result["plan"]["reason"]
     assert list(result["goals"]) == ["Cart"]  # the plan's goal is judged, not shown
+
+
+@pytest.mark.parametrize(
+    ("buy", "lower", "winner"),
+    [
+        pytest.param({"a": 1000, "b": 1400}, False, "b", id="higher-variant-up"),
+        pytest.param({"a": 1000, "b": 1400}, True, "a", id="lower-variant-up"),
+        pytest.param({"a": 1400, "b": 1000}, False, "a", id="higher-variant-down"),
+        pytest.param({"a": 1400, "b": 1000}, True, "b", id="lower-variant-down"),
+        pytest.param({"a": 1400, "b": 1000, "c": 800}, True, "c", id="lower-the-lowest-wins"),
+        pytest.param({"a": 1000, "b": 1400, "c": 1600}, False, "c", id="higher-the-highest"),
+        pytest.param({"a": 1000, "b": 1400, "c": 800}, True, "c", id="lower-one-better"),
+        pytest.param({"a": 800, "b": 1400, "c": 1000}, True, "a", id="lower-control-beats-all"),
+    ],
+)
+def test_the_winner_follows_the_goals_direction(
+    buy: dict[str, int], lower: bool, winner: str
+) -> None:
+    visitors = dict.fromkeys(buy, 10_000)
+    stats = two_goals(buy, dict.fromkeys(buy, 3000), visitors)
+    plan = Plan("Buy", lower_is_better=("Buy",) if lower else ())
+    decision = analyze(stats, plan=plan)["decision"]
+    assert (decision["status"], decision["winner"]) == (WINNER, winner)
+
+
+@pytest.mark.parametrize(
+    ("buy", "visitors"),
+    [
+        pytest.param({"a": 100_000, "b": 100_100}, 1_000_000, id="a-hair-higher"),
+        pytest.param({"a": 100_100, "b": 100_000}, 1_000_000, id="a-hair-lower"),
+    ],
+)
+@pytest.mark.parametrize(
+    "lower", [pytest.param(False, id="higher"), pytest.param(True, id="lower")]
+)
+def test_no_difference_large_enough_either_way(
+    buy: dict[str, int], visitors: int, lower: bool
+) -> None:
+    stats = two_goals(buy, {"a": 3000, "b": 3000}, {"a": visitors, "b": visitors})
+    plan = Plan("Buy", lower_is_better=("Buy",) if lower else ())
+    decision = analyze(stats, plan=plan)["decision"]
+    assert (decision["status"], decision["winner"]) == (NO_DIFFERENCE, None)
+
+
+@pytest.mark.parametrize(
+    ("rate", "lower", "varied"),
+    [
+        pytest.param(0.1, False, 0.11, id="higher-rises"),
+        pytest.param(0.1, True, 0.09, id="lower-falls"),
+        pytest.param(0.8, True, 0.72, id="lower-falls-above-half"),
+    ],
+)
+def test_the_planned_size_is_for_a_change_in_the_better_direction(
+    rate: float, lower: bool, varied: float
+) -> None:
+    visitors = 100_000
+    stats = two_goals({"a": round(rate * visitors), "b": 1}, {}, {"a": visitors, "b": visitors})
+    plan = Plan("Buy", minimum_effect=0.1, lower_is_better=("Buy",) if lower else ())
+    required = analyze(stats, plan=plan)["plan"]["required_visitors_per_population"]
+    # Oracle: statsmodels' power at the effect size of the change planned for.
+    h = float(proportion_effectsize(varied, rate))
+    solved = float(NormalIndPower().solve_power(effect_size=h, alpha=0.05, power=0.8))
+    assert required == math.ceil(solved * (1 - 1e-9))
+
+
+def test_a_lower_is_better_goal_with_every_visitor_converted_has_no_planned_size() -> None:
+    stats = two_goals({"a": 1000, "b": 900}, {}, {"a": 1000, "b": 1000})
+    result = analyze(stats, plan=Plan("Buy", lower_is_better=("Buy",)))
+    assert result["plan"]["required_visitors_per_population"] is None
+    assert "base_rate must be between 0 and 1, not 1.0" in result["plan"]["reason"]
+
+
+@pytest.mark.parametrize(
+    ("cart", "lower", "harmed"),
+    [
+        pytest.param({"a": 3000, "b": 2000}, False, True, id="higher-fell"),
+        pytest.param({"a": 3000, "b": 2000}, True, False, id="lower-fell"),
+        pytest.param({"a": 2000, "b": 3000}, False, False, id="higher-rose"),
+        pytest.param({"a": 2000, "b": 3000}, True, True, id="lower-rose"),
+        pytest.param({"a": 3000, "b": 3010}, True, False, id="lower-unchanged"),
+    ],
+)
+def test_a_guardrail_is_harmed_on_its_worse_side(
+    cart: dict[str, int], lower: bool, harmed: bool
+) -> None:
+    stats = two_goals({"a": 1000, "b": 1400}, cart, {"a": 10_000, "b": 10_000})
+    plan = Plan("Buy", ("Cart",), lower_is_better=("Cart",) if lower else ())
+    result = analyze(stats, plan=plan)
+    decision = result["decision"]
+    assert decision["winner"] == "b"  # the goal's direction is the goal's alone
+    assert decision["harmed_guardrails"] == (
+        [{"goal": "Cart", "population": "b"}] if harmed else []
+    )
+    interval = result["goals"]["Cart"]["populations"]["b"]["always_valid_interval"]
+    worse = interval[0] > 0 if lower else interval[1] < 0
+    assert worse is harmed
+    assert result["plan"]["lower_is_better"] == list(plan.lower_is_better)

@@ -17,7 +17,16 @@ PLANS = [
     ),
     pytest.param(Plan("Köpt ✓", ("Tab\there", 'Quote "q"')), id="unicode-and-escapes"),
     pytest.param(Plan("Buy", minimum_effect=2, power=0.5, alpha=0.49), id="ints-and-edges"),
+    pytest.param(
+        Plan("Buy", ("Refunded", "Cart"), lower_is_better=("Refunded",)), id="guardrail-lower"
+    ),
+    pytest.param(
+        Plan("Bounced", ("Cart",), minimum_effect=0.99, lower_is_better=["Bounced"]),  # type: ignore[arg-type]
+        id="goal-lower",
+    ),
 ]
+
+KEYS = ["goal", "guardrails", "minimum_effect", "power", "alpha", "winner"]
 
 
 @pytest.mark.parametrize("plan", PLANS)
@@ -27,8 +36,12 @@ def test_json_round_trip(plan: Plan) -> None:
     assert Plan.from_json(text.encode()) == plan
     assert text.isascii()
     decoded = json.loads(text)
-    assert list(decoded) == ["goal", "guardrails", "minimum_effect", "power", "alpha", "winner"]
+    # Absent when empty: a plan without it is written as before it existed.
+    lower = ["lower_is_better"] if plan.lower_is_better else []
+    assert list(decoded) == KEYS + lower
     assert decoded["guardrails"] == list(plan.guardrails)
+    assert decoded.get("lower_is_better", []) == list(plan.lower_is_better)
+    assert {**plan.fields(), **decoded} == plan.fields()
     assert text == json.dumps(decoded, separators=(",", ":"))  # compact, one line
     assert "\n" not in text
     assert "\t" not in text
@@ -41,6 +54,24 @@ def test_defaults_and_normalisation() -> None:
     assert plan.goals == ("Buy", "Cart")
     assert isinstance(Plan("Buy", minimum_effect=1).minimum_effect, float)
     assert Plan.from_json('{"goal":"Buy"}') == Plan("Buy")
+    assert plan.lower_is_better == ()
+    assert plan.fields()["lower_is_better"] == []
+
+
+@pytest.mark.parametrize(
+    ("lower", "expected"),
+    [
+        pytest.param((), {"Buy": False, "Refunded": False}, id="none"),
+        pytest.param(("Refunded",), {"Buy": False, "Refunded": True}, id="guardrail"),
+        pytest.param(("Buy",), {"Buy": True, "Refunded": False}, id="goal"),
+        pytest.param(("Refunded", "Buy"), {"Buy": True, "Refunded": True}, id="both"),
+    ],
+)
+def test_which_goals_are_better_lower(lower: tuple[str, ...], expected: dict[str, bool]) -> None:
+    plan = Plan("Buy", ("Refunded",), lower_is_better=list(lower))  # type: ignore[arg-type]
+    assert plan.lower_is_better == lower
+    assert {goal: plan.lower(goal) for goal in plan.goals} == expected
+    assert plan.lower("Other") is False
 
 
 @pytest.mark.parametrize(
@@ -67,6 +98,26 @@ def test_defaults_and_normalisation() -> None:
         pytest.param({"alpha": None}, "alpha must be a number", id="alpha-none"),
         pytest.param({"winner": ""}, "winner must be a non-empty string", id="winner-empty"),
         pytest.param({"winner": True}, "winner must be a non-empty string", id="winner-true"),
+        pytest.param({"lower_is_better": "Buy"}, "lower_is_better must be a list", id="lower-str"),
+        pytest.param({"lower_is_better": None}, "lower_is_better must be a list", id="lower-none"),
+        pytest.param(
+            {"lower_is_better": ("",)}, "lower_is_better must be a non-empty", id="lower-empty"
+        ),
+        pytest.param(
+            {"lower_is_better": ("Buy", "Buy")},
+            "lower_is_better must be distinct",
+            id="lower-twice",
+        ),
+        pytest.param(
+            {"lower_is_better": ("Cart",)},
+            "lower_is_better must name the goal or guardrails, not 'Cart'",
+            id="lower-not-a-plan-goal",
+        ),
+        pytest.param(
+            {"lower_is_better": ("Buy",), "minimum_effect": 1},
+            "minimum_effect must be below 1 for a goal in lower_is_better",
+            id="lower-goal-falls-by-all",
+        ),
     ],
 )
 def test_bad_arguments_are_named(kwargs: dict[str, object], message: str) -> None:
@@ -91,6 +142,14 @@ def test_bad_arguments_are_named(kwargs: dict[str, object], message: str) -> Non
         pytest.param('{"goal":"Buy","alpha":NaN}', "alpha must be finite", id="nan"),
         pytest.param('{"goal":null}', "goal must be a non-empty string", id="goal-null"),
         pytest.param('{"goal":"Buy","winner":1}', "winner must be a non-empty", id="winner-int"),
+        pytest.param(
+            '{"goal":"Buy","lower_is_better":"Buy"}', "lower_is_better must be a list", id="lower"
+        ),
+        pytest.param(
+            '{"goal":"Buy","lower_is_better":["Cart"]}',
+            "lower_is_better must name the goal or guardrails",
+            id="lower-unknown",
+        ),
     ],
 )
 def test_from_json_refuses_anything_else(text: str | bytes, message: str) -> None:

@@ -445,3 +445,47 @@ def test_no_division_by_zero_on_small_tables(
             assert (low > 0 or high < 0) == (p_value < 0.05)
         relative = entry["lift"]["relative_interval"]
         assert relative is None or relative[0] is None or relative[0] >= -1
+
+
+@pytest.mark.parametrize(
+    "lower_is_better",
+    [
+        pytest.param((), id="higher-is-better"),
+        pytest.param(("Purchased",), id="lower-is-better-goal"),
+        pytest.param(("Added To Cart",), id="lower-is-better-guardrail"),
+    ],
+)
+def test_chance_to_beat_control_follows_the_goals_direction(
+    lower_is_better: tuple[str, ...],
+) -> None:
+    plan = Plan("Purchased", ("Added To Cart",), lower_is_better=lower_is_better)
+    planned = analyze(shop(), plan=plan)["goals"]
+    plain = analyze(shop())["goals"]
+    for goal in ("Purchased", "Added To Cart"):
+        got, higher = planned[goal]["populations"]["orange"], plain[goal]["populations"]["orange"]
+        turned = goal in lower_is_better
+        chance = (
+            1 - higher["chance_to_beat_control"] if turned else higher["chance_to_beat_control"]
+        )
+        assert got["chance_to_beat_control"] == pytest.approx(chance, abs=1e-12)
+        losses = higher["expected_loss"]
+        expected = (
+            {
+                "choosing_this": losses["keeping_control"],
+                "keeping_control": losses["choosing_this"],
+            }
+            if turned
+            else losses
+        )
+        assert got["expected_loss"] == pytest.approx(expected, abs=1e-15)
+    values = planned["Purchased"]["populations"]["orange"]["value"]
+    plain_values = plain["Purchased"]["populations"]["orange"]["value"]
+    if "Purchased" in lower_is_better:
+        assert values["chance_to_beat_control"] == pytest.approx(
+            1 - plain_values["chance_to_beat_control"], abs=1e-12
+        )
+        assert values["expected_loss"]["choosing_this"] == pytest.approx(
+            plain_values["expected_loss"]["keeping_control"], abs=1e-15
+        )
+    else:
+        assert values["chance_to_beat_control"] == plain_values["chance_to_beat_control"]

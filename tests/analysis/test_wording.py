@@ -417,3 +417,107 @@ def test_words_do_not_change_the_analysis() -> None:
     verdict(analysis)
     assert analysis == before
     assert not math.isnan(analysis["plan"]["progress"] or 0.0)
+
+
+def figure_of(analysis: Analysis, goal: str, population: str) -> str:
+    """The always-valid figure of a comparison, as the words give it."""
+    said = entry(analysis, goal, population)
+    low, high = said["always_valid_relative_interval"]
+    return (
+        f"{percent(said['lift']['relative'])} "
+        f"(95% always-valid interval {percent(low)} to {percent(high)})"
+    )
+
+
+@pytest.mark.parametrize(
+    ("buy", "lower", "headline"),
+    [
+        pytest.param((1000, 1300), (), "orange beats green on Buy: +", id="higher-rise-beats"),
+        pytest.param(
+            (1300, 1000),
+            ("Buy",),
+            "orange beats green on Buy (lower is better): -",
+            id="lower-fall-beats",
+        ),
+        pytest.param(
+            (1000, 1300),
+            ("Buy",),
+            "green (control) beats orange on Buy (lower is better): orange +",
+            id="lower-rise-loses",
+        ),
+        pytest.param((1300, 1000), (), "green (control) beats orange on Buy: orange -", id="fall"),
+    ],
+)
+def test_beats_follows_the_goals_direction(
+    buy: tuple[int, int], lower: tuple[str, ...], headline: str
+) -> None:
+    plan = Plan("Buy", ("Cart",), minimum_effect=0.1, lower_is_better=lower)
+    analysis = analyze(two(buy, (3000, 3000)), plan=plan)
+    said = verdict(analysis)
+    assert said.status == WINNER
+    assert said.headline.startswith(headline)
+    assert said.headline.endswith(figure_of(analysis, "Buy", "orange"))
+
+
+@pytest.mark.parametrize(
+    ("cart", "lower", "sign"),
+    [
+        pytest.param((500, 200), (), "-", id="higher-fell"),
+        pytest.param((200, 300), ("Cart",), "+", id="lower-rose"),
+    ],
+)
+def test_a_harmed_guardrail_is_said_in_its_direction(
+    cart: tuple[int, int], lower: tuple[str, ...], sign: str
+) -> None:
+    plan = Plan("Buy", ("Cart",), minimum_effect=0.1, lower_is_better=lower)
+    analysis = analyze(two((1000, 1300), cart), plan=plan)
+    named = "Cart (lower is better)" if lower else "Cart"
+    figure = figure_of(analysis, "Cart", "orange")
+    assert figure.startswith(sign)
+    assert verdict(analysis).harmed == (f"guardrail {named} harmed by orange: {figure}",)
+
+
+def test_a_lower_is_better_guardrail_rising_in_the_words_of_the_task() -> None:
+    plan = Plan("Buy", ("Refunded",), minimum_effect=0.1, lower_is_better=("Refunded",))
+    test = TestStats(
+        "T",
+        visitors={"green": 20_000, "orange": 20_000},
+        goals={
+            "Buy": {"green": (2000, 0.0, 0.0), "orange": (2600, 0.0, 0.0)},
+            "Refunded": {"green": (400, 0.0, 0.0), "orange": (500, 0.0, 0.0)},
+        },
+        weights={"green": 1.0, "orange": 1.0},
+    )
+    analysis = analyze(test, plan=plan)
+    figure = figure_of(analysis, "Refunded", "orange")
+    assert figure.startswith("+25% (95% always-valid interval +")
+    assert verdict(analysis).harmed == (
+        f"guardrail Refunded (lower is better) harmed by orange: {figure}",
+    )
+    assert analysis["decision"]["winner"] == "orange"  # on Buy, better higher
+
+
+@pytest.mark.parametrize(
+    ("lower", "goal", "guardrails", "effect"),
+    [
+        pytest.param((), "Buy", "Refunded, Cart", "+10%", id="none"),
+        pytest.param(
+            ("Refunded",), "Buy", "Refunded (lower is better), Cart", "+10%", id="guardrail"
+        ),
+        pytest.param(("Buy",), "Buy (lower is better)", "Refunded, Cart", "-10%", id="goal"),
+    ],
+)
+def test_plan_items_mark_the_goals_better_lower(
+    lower: tuple[str, ...], goal: str, guardrails: str, effect: str
+) -> None:
+    plan = Plan("Buy", ("Refunded", "Cart"), minimum_effect=0.1, lower_is_better=lower)
+    items = dict(plan_items(plan.fields()))
+    assert items["primary goal"] == goal
+    assert items["guardrails"] == guardrails
+    assert items["minimum effect"] == f"{effect} of control's rate"
+
+
+def test_plan_items_of_a_server_without_lower_is_better() -> None:
+    fields = Plan("Buy", ("Refunded",)).fields()
+    del fields["lower_is_better"]
+    assert dict(plan_items(fields))["guardrails"] == "Refunded"

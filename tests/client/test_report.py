@@ -242,6 +242,33 @@ def test_render_shows_overflowed_value_totals() -> None:
     assert "5.00" not in text.split("overflowed")[1]  # no figures after it for b
 
 
+@pytest.mark.parametrize(
+    ("lower", "headings"),
+    [
+        pytest.param((), ["goal: Buy", "goal: Cart"], id="all-better-higher"),
+        pytest.param(
+            ("Cart",), ["goal: Buy", "goal: Cart (lower is better)"], id="guardrail-lower"
+        ),
+        pytest.param(
+            ("Buy", "Cart"),
+            ["goal: Buy (lower is better)", "goal: Cart (lower is better)"],
+            id="both-lower",
+        ),
+    ],
+)
+def test_render_marks_the_goals_better_lower(lower: tuple[str, ...], headings: list[str]) -> None:
+    stats = TestStats(
+        "T",
+        visitors={"a": 1000, "b": 1000},
+        goals={"Buy": {"a": (100, 0.0, 0.0)}, "Cart": {"b": (50, 0.0, 0.0)}},
+    )
+    plan = Plan("Buy", ("Cart",), lower_is_better=lower)
+    lines = render(analyze(stats, plan=plan)).splitlines()
+    assert [line for line in lines if line.startswith("goal: ")] == headings
+    said = verdict(analyze(stats, plan=plan))
+    assert "plan: " + "; ".join(f"{label} {value}" for label, value in said.plan) in lines
+
+
 CHECKOUT_PLAN = Plan("Buy", ("Cart",), minimum_effect=0.1)
 BANNER_PLAN = Plan("Buy", minimum_effect=0.5, winner="orange")
 

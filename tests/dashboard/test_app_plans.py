@@ -178,3 +178,60 @@ def test_harmed_guardrails_and_mismatches_are_flagged_on_both_pages(
     assert listed.select_one('[data-field="srm"]')["data-value"] == "mismatch"
     progress = listed.select_one('[data-field="progress"]')
     assert progress.text.startswith("10,000 of ")
+
+
+@pytest.mark.parametrize(
+    ("lower", "marked", "harmed"),
+    [
+        pytest.param((), [], "guardrail Cart harmed by orange: -6", id="all-better-higher"),
+        pytest.param(("Cart",), ["Cart"], "", id="guardrail-better-lower"),
+        pytest.param(("Buy", "Cart"), ["Buy", "Cart"], "", id="goal-and-guardrail-better-lower"),
+    ],
+)
+def test_goals_better_lower_are_marked_on_the_test_page(
+    tmp_path: Path, lower: tuple[str, ...], marked: list[str], harmed: str
+) -> None:
+    plan = Plan("Buy", ("Cart",), minimum_effect=0.1, lower_is_better=lower)
+    with SQLStore(f"sqlite:///{tmp_path / 'm.db'}") as store:
+        store.commit(
+            Batch(
+                counts=counts(
+                    {
+                        ("", "green"): 10_000,
+                        ("", "orange"): 10_000,
+                        ("Buy", "green"): 1000,
+                        ("Buy", "orange"): 1400,
+                        ("Cart", "green"): 500,
+                        ("Cart", "orange"): 200,
+                    }
+                ),
+                tests={"Guarded": TestInfo(1.0, 2.0, weights={"green": 1.0, "orange": 1.0})},
+                plans={"Guarded": TestPlan(plan.to_json(), 1.0)},
+            )
+        )
+        with (
+            QueryService(store, "tcp://127.0.0.1:0") as service,
+            make_app(service.address) as dashboard,
+            Client(service.address, wait=5000) as client,
+        ):
+            analysis = client.analyze("Guarded")
+            page = TestApp(dashboard).get("/test", {"name": "Guarded"})
+    said = verdict(analysis)
+    box = page.html.select_one("section.plan")
+    shown = [(dt.text, dd.text) for dt, dd in zip(box("dt"), box("dd"), strict=True)]
+    assert shown == list(plan_items(analysis["plan"]))
+    goal, guardrails = shown[0][1], shown[1][1]
+    assert goal.endswith("(lower is better)") is ("Buy" in lower)
+    assert guardrails.endswith("(lower is better)") is ("Cart" in lower)
+    tagged = [
+        row["data-goal"]
+        for row in page.html.select("table.analysis tbody tr")
+        if row.select('[data-field="lower-is-better"]')
+    ]
+    assert tagged == marked
+    assert texts(page.html, '[data-field="harmed"]') == list(said.harmed)
+    assert [text[: len(harmed)] for text in said.harmed] == ([harmed] if harmed else [])
+    headline = page.html.select_one('section.verdict [data-field="verdict"]').text
+    assert headline == said.headline
+    # More buyers: orange wins when buying is better higher, green when lower.
+    assert headline.startswith("green (control)" if "Buy" in lower else "orange beats")

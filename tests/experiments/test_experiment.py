@@ -41,6 +41,23 @@ def test_the_defaults_are_the_plans() -> None:
 
 
 @pytest.mark.parametrize(
+    "lower",
+    [
+        pytest.param((), id="none"),
+        pytest.param(("Refunded",), id="guardrail"),
+        pytest.param(["Purchased", "Refunded"], id="goal-and-guardrail-as-list"),
+    ],
+)
+def test_lower_is_better_passes_through_to_the_plan_and_its_record(lower: Any) -> None:
+    experiment = Experiment("Button", ["green", "orange"], **PLAN, lower_is_better=lower)
+    assert experiment.lower_is_better == tuple(lower)
+    assert experiment.plan == Plan("Purchased", ("Refunded",), 0.1, lower_is_better=tuple(lower))
+    assert experiment.declaration.plan == experiment.plan.to_json()
+    assert Plan.from_json(experiment.declaration.plan) == experiment.plan
+    assert ("lower_is_better" in experiment.declaration.plan) is bool(lower)
+
+
+@pytest.mark.parametrize(
     "populations",
     [
         pytest.param(["green", "orange", "blue"], id="list"),
@@ -148,6 +165,21 @@ BAD = [
     pytest.param({"guardrails": ["Purchased"]}, ValueError, "must not include the goal", id="g"),
     pytest.param({"guardrails": ["a", "a"]}, ValueError, "distinct", id="twice"),
     pytest.param({"minimum_effect": 0}, ValueError, "minimum_effect must be above 0", id="effect"),
+    pytest.param(
+        {"lower_is_better": "Refunded"}, TypeError, "lower_is_better must be a list", id="lower"
+    ),
+    pytest.param(
+        {"lower_is_better": ["Refunded"]},
+        ValueError,
+        "lower_is_better must name the goal or guardrails, not 'Refunded'",
+        id="lower-not-a-plan-goal",
+    ),
+    pytest.param(
+        {"lower_is_better": ["Purchased"], "minimum_effect": 1.5},
+        ValueError,
+        "minimum_effect must be below 1 for a goal in lower_is_better",
+        id="lower-goal-effect",
+    ),
     pytest.param({"power": 1.0}, ValueError, "power must be between 0 and 1", id="power"),
     pytest.param({"alpha": 0.5}, ValueError, "alpha must be between 0 and 0.5", id="alpha"),
     pytest.param({"alpha": "0.05"}, ValueError, "alpha must be a number", id="alpha-str"),
@@ -201,6 +233,18 @@ SAME = {"goal": "Purchased"}
         ),
         pytest.param(
             ("B", ["a", "b"], SAME), ("B", ["a", "b"], {**SAME, "winner": "a"}), False, id="won"
+        ),
+        pytest.param(
+            ("B", ["a", "b"], SAME),
+            ("B", ["a", "b"], {**SAME, "lower_is_better": ["Purchased"]}),
+            False,
+            id="direction",
+        ),
+        pytest.param(
+            ("B", ["a", "b"], {**SAME, "lower_is_better": ()}),
+            ("B", ["a", "b"], {**SAME, "lower_is_better": []}),
+            True,
+            id="no-direction-list-or-tuple",
         ),
     ],
 )

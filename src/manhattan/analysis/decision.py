@@ -5,8 +5,10 @@
 goal and guardrails, and decides the test on them:
 
 - ``"winner"``: some population's always-valid interval on the goal lies
-  entirely above control's rate (the best such population by rate wins),
-  or every other population's lies entirely below it (control wins);
+  entirely on the better side of control's rate (the best such population
+  by rate wins), or every other population's lies entirely on the worse
+  side (control wins). Better is higher, or lower for a goal in the plan's
+  ``lower_is_better``;
 - ``"no difference large enough"``: every population has the planned
   visitors and every relative always-valid interval on the goal lies within
   plus or minus the minimum effect;
@@ -16,14 +18,16 @@ Alpha is split over the ``k`` populations compared with control
 (Bonferroni, as the planned size assumes): each interval has level ``1 -
 alpha / k`` and ``always_valid_p`` is ``k`` times the comparison's own, so
 it is below alpha exactly when its interval leaves out 0. A guardrail is
-harmed where a population's interval lies entirely below control's rate
-(goals are things visitors should reach: fewer is worse); guardrails do
-not split alpha further, as a warning should rather come early.
+harmed where a population's interval lies entirely on the worse side of
+control's rate: below it, or above it for a guardrail in
+``lower_is_better`` (more refunds); guardrails do not split alpha further,
+as a warning should rather come early.
 
 The planned size is worked out at control's current rate on the goal
-(:mod:`~manhattan.analysis.planning`), so it moves a little as the test
-runs; without conversions in control there is no rate to plan from, and
-no always-valid figures either (they are tuned to the planned size).
+(:mod:`~manhattan.analysis.planning`), for a change of the minimum effect
+in the better direction, so it moves a little as the test runs; without
+conversions in control there is no rate to plan from, and no always-valid
+figures either (they are tuned to the planned size).
 """
 
 from __future__ import annotations
@@ -52,9 +56,15 @@ def _required(
         return None, "the test has only one population"
     if control["conversions"] == 0:
         return None, f"control has no conversions on {plan.goal!r} yet"
+    rate, effect = control["rate"], plan.minimum_effect
+    if plan.lower(plan.goal) and rate < 1:
+        # The planned test is two-sided, so the size for a fall from p to
+        # p (1 - e) is that for a rise from p (1 - e) back to p. (A rate of
+        # 100% is refused below as it is for a goal better higher.)
+        rate, effect = rate * (1 - effect), effect / (1 - effect)
     try:
         return required_visitors_per_population(
-            control["rate"], plan.minimum_effect, plan.alpha, plan.power, populations
+            rate, effect, plan.alpha, plan.power, populations
         ), None
     except ValueError as exc:  # a rate of 100%, or one the effect takes above it
         return None, str(exc)
@@ -101,6 +111,7 @@ def judge(
         "power": fields["power"],
         "alpha": fields["alpha"],
         "winner": fields["winner"],
+        "lower_is_better": list(plan.lower_is_better),
         "required_visitors_per_population": required,
         "progress": None if required is None else progress(sizes, required),
         "expected_days_remaining": None
@@ -123,7 +134,7 @@ def judge(
         {"goal": goal, "population": population}
         for goal in plan.guardrails
         for population in others
-        if goals[goal]["populations"][population].get("always_valid_interval", [0.0, 0.0])[1] < 0
+        if _better(goals[goal]["populations"][population], plan.lower(goal))[1] < 0
     ]
     decision["harmed_guardrails"] = harmed
     decision["status"], decision["winner"] = _decide(plan, primary, others, control, required)
@@ -140,10 +151,12 @@ def _decide(
     judged = [primary[population] for population in others]
     if not all("always_valid_interval" in entry for entry in judged):
         return KEEP_RUNNING, None
-    better = [p for p in others if primary[p]["always_valid_interval"][0] > 0]
+    lower = plan.lower(plan.goal)
+    better = [p for p in others if _better(primary[p], lower)[0] > 0]
     if better:
-        return WINNER, max(better, key=lambda population: primary[population]["rate"])
-    if all(entry["always_valid_interval"][1] < 0 for entry in judged):
+        sign = -1 if lower else 1
+        return WINNER, max(better, key=lambda population: sign * primary[population]["rate"])
+    if all(_better(entry, lower)[1] < 0 for entry in judged):
         return WINNER, control
     reached = min(primary[population]["visitors"] for population in primary) >= required
     effect = plan.minimum_effect
@@ -152,6 +165,14 @@ def _decide(
     ):
         return NO_DIFFERENCE, None
     return KEEP_RUNNING, None
+
+
+def _better(entry: PopulationResult, lower: bool) -> tuple[float, float]:
+    """The always-valid interval of the improvement over control (the
+    difference of rates, negated when lower is better); ``(0, 0)``, neither
+    better nor worse, without one."""
+    low, high = entry.get("always_valid_interval", (0.0, 0.0))
+    return (-high, -low) if lower else (low, high)
 
 
 def _within(interval: list[float | None] | None, effect: float) -> bool:

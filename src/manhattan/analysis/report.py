@@ -172,8 +172,9 @@ def analyze(
         list(plan.goals) if plan else [goal for goal in stats.goals if goal != VIEWED_PAGE]
     )
     gate = (min_visitors, min_conversions)
+    lower = frozenset(plan.lower_is_better) if plan else frozenset()
     computed = {
-        goal: _goal(stats, goal, populations, chosen, gate)
+        goal: _goal(stats, goal, populations, chosen, gate, goal in lower)
         for goal in dict.fromkeys([*goals, *family_goals])
     }
     family = [
@@ -194,9 +195,15 @@ def analyze(
 
 
 def _goal(
-    stats: TestStats, goal: str, populations: list[str], chosen: str, gate: tuple[int, int]
+    stats: TestStats,
+    goal: str,
+    populations: list[str],
+    chosen: str,
+    gate: tuple[int, int],
+    lower: bool = False,
 ) -> GoalResult:
-    """One goal's figures for every population (see :func:`analyze`)."""
+    """One goal's figures for every population (see :func:`analyze`);
+    ``lower``: a decrease is the improvement (the plan's ``lower_is_better``)."""
     rows = stats.goals.get(goal, {})
     value_type = stats.value_types.get(goal, "")
     per_population: dict[str, PopulationResult] = {}
@@ -207,7 +214,7 @@ def _goal(
         if value_type:
             entry["value"] = _value(row)
         if population != chosen:
-            _compare(entry, control_row, row, value_type, gate)
+            _compare(entry, control_row, row, value_type, gate, lower)
         per_population[population] = entry
     return {"value_type": value_type, "populations": per_population}
 
@@ -259,9 +266,18 @@ def _value(row: Row) -> ValueResult:
 
 
 def _compare(
-    entry: PopulationResult, control: Row, row: Row, value_type: str, gate: tuple[int, int]
+    entry: PopulationResult,
+    control: Row,
+    row: Row,
+    value_type: str,
+    gate: tuple[int, int],
+    lower: bool = False,
 ) -> None:
     """A population against control, on conversions and values.
+
+    The chance to beat control and the expected losses follow the goal's
+    direction: for a goal that is better ``lower``, beating control is a
+    lower rate (or value), so the arms are swapped in those figures only.
 
     The gate asks for ``min_visitors`` in each arm but ``min_conversions``
     only in the larger one: demanding them in both hid the largest effects
@@ -289,14 +305,17 @@ def _compare(
         "relative": None if conv_c == 0 else (conv_v / n_v) / (conv_c / n_c) - 1,
         "relative_interval": None if ratio is None else [ratio[0] - 1, _finite(ratio[1] - 1)],
     }
-    entry["chance_to_beat_control"] = bayes.beta_chance_to_beat((conv_c, n_c), (conv_v, n_v))
-    loss_variant, loss_control = bayes.beta_expected_loss((conv_c, n_c), (conv_v, n_v))
+    # The arm to beat first: P(second beats first), and the losses of
+    # (choosing the second, keeping the first).
+    beaten, beating = ((conv_v, n_v), (conv_c, n_c)) if lower else ((conv_c, n_c), (conv_v, n_v))
+    entry["chance_to_beat_control"] = bayes.beta_chance_to_beat(beaten, beating)
+    loss_variant, loss_control = bayes.beta_expected_loss(beaten, beating)
     entry["expected_loss"] = {"choosing_this": loss_variant, "keeping_control": loss_control}
     if value_type and "unusable" not in entry["value"] and _usable(control) and min(n_c, n_v) > 1:
-        _compare_values(entry["value"], control, row)
+        _compare_values(entry["value"], control, row, lower)
 
 
-def _compare_values(value: ValueResult, control: Row, row: Row) -> None:
+def _compare_values(value: ValueResult, control: Row, row: Row, lower: bool = False) -> None:
     """Values per visitor against control (both arms with 2 visitors or more)."""
     (n_c, _, total_c, squares_c), (n_v, _, total_v, squares_v) = control, row
     mean_c, variance_c = bayes.mean_and_variance(n_c, total_c, squares_c)
@@ -305,12 +324,10 @@ def _compare_values(value: ValueResult, control: Row, row: Row) -> None:
     value["lift"] = _value_lift(mean_c, variance_c, mean_v, variance_v, df)
     value["p_value"], value["test_used"] = p, "welch"
     value["t"], value["df"] = _finite(t), _finite(df)
-    value["chance_to_beat_control"] = bayes.normal_chance_to_beat(
-        (mean_c, variance_c), (mean_v, variance_v)
-    )
-    loss_variant, loss_control = bayes.normal_expected_loss(
-        (mean_c, variance_c), (mean_v, variance_v)
-    )
+    arms = ((mean_c, variance_c), (mean_v, variance_v))
+    beaten, beating = arms[::-1] if lower else arms
+    value["chance_to_beat_control"] = bayes.normal_chance_to_beat(beaten, beating)
+    loss_variant, loss_control = bayes.normal_expected_loss(beaten, beating)
     value["expected_loss"] = {"choosing_this": loss_variant, "keeping_control": loss_control}
 
 

@@ -108,7 +108,9 @@ class SampleRatio(TypedDict):
 
 
 class PlanFields(TypedDict):
-    """A declared plan (:class:`manhattan.analysis.plan.Plan`) as plain data."""
+    """A declared plan (:class:`manhattan.analysis.plan.Plan`) as plain data
+    (``lower_is_better``: the goals better lower; absent from plan JSON
+    without any, and from an older server's analysis)."""
 
     goal: str
     guardrails: list[str]
@@ -116,6 +118,7 @@ class PlanFields(TypedDict):
     power: float
     alpha: float
     winner: str | None
+    lower_is_better: NotRequired[list[str]]
 
 
 class PlanResult(PlanFields):
@@ -132,7 +135,8 @@ class PlanResult(PlanFields):
 
 class Harm(TypedDict):
     """A guardrail goal on which a population does worse than control (its
-    always-valid interval lies entirely below 0)."""
+    always-valid interval lies entirely below 0, or above 0 for a goal the
+    plan says is better lower)."""
 
     goal: str
     population: str

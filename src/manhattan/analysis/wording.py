@@ -10,6 +10,10 @@ on always-valid figures that hold however often they are looked at:
 - "keep running: about 3,400 more visitors per population, about 5 days";
 - "no difference of 10% or more against green on Purchased: orange +1.2% (...)".
 
+A goal the plan says is better lower is named so ("Refunded (lower is
+better)"): there a lower rate beats control, and a harmed guardrail's
+figure is an increase ("+25%").
+
 Without a plan there is no goal to judge the test on (the goal most
 visitors reached is no plan, and picking one after seeing the results
 inflates false positives): the verdict says so and lists the fixed-horizon comparisons
@@ -149,7 +153,7 @@ def verdict(analysis: Analysis) -> Verdict:
         headline=_headline(analysis, plan, decision, progress, level),
         figures=_plan_figures(analysis, plan["goal"], level),
         harmed=tuple(
-            _harm(analysis, harm["goal"], harm["population"], level)
+            _harm(analysis, plan, harm["goal"], harm["population"], level)
             for harm in decision["harmed_guardrails"]
         ),
         note=PLAN_NOTE,
@@ -162,11 +166,14 @@ def verdict(analysis: Analysis) -> Verdict:
 
 
 def plan_items(plan: PlanFields) -> tuple[tuple[str, str], ...]:
-    """A plan as (label, value) pairs: goal, guardrails, minimum effect, power, alpha."""
+    """A plan as (label, value) pairs: goal, guardrails, minimum effect, power,
+    alpha; a goal better lower is marked so, and its minimum effect is a fall."""
+    goal = plan["goal"]
+    sign = "-" if _lower(plan, goal) else "+"
     return (
-        ("primary goal", plan["goal"]),
-        ("guardrails", ", ".join(plan["guardrails"]) or "none"),
-        ("minimum effect", f"+{_share(plan['minimum_effect'])} of control's rate"),
+        ("primary goal", _named(plan, goal)),
+        ("guardrails", ", ".join(_named(plan, g) for g in plan["guardrails"]) or "none"),
+        ("minimum effect", f"{sign}{_share(plan['minimum_effect'])} of control's rate"),
         ("power", _share(plan["power"])),
         ("alpha", _share(plan["alpha"])),
     )
@@ -200,11 +207,14 @@ def _headline(
     entries = _entries(analysis, goal)
     others = [p for p in analysis["populations"] if p != control]
     status, winner = decision["status"], decision["winner"]
+    # The decision's winner already follows the goal's direction; naming it
+    # keeps "beats" with a negative figure from reading as a mistake.
+    named = _named(plan, goal)
     if status == WINNER and winner is not None and winner != control:
         figure = _always_valid(entries.get(winner), level)
-        return f"{winner} beats {control} on {goal}" + (f": {figure}" if figure else "")
+        return f"{winner} beats {control} on {named}" + (f": {figure}" if figure else "")
     if status == WINNER:
-        return f"{control} (control) beats {_and(others)} on {goal}" + _each(
+        return f"{control} (control) beats {_and(others)} on {named}" + _each(
             entries, others, level
         )
     if status == NO_DIFFERENCE:
@@ -250,9 +260,21 @@ def _plan_figures(analysis: Analysis, goal: str, level: str) -> tuple[str, ...]:
     return tuple(figures)
 
 
-def _harm(analysis: Analysis, goal: str, population: str, level: str) -> str:
+def _harm(analysis: Analysis, plan: PlanFields, goal: str, population: str, level: str) -> str:
     figure = _always_valid(_entries(analysis, goal).get(population), level)
-    return f"guardrail {goal} harmed by {population}" + (f": {figure}" if figure else "")
+    said = f"guardrail {_named(plan, goal)} harmed by {population}"
+    return said + (f": {figure}" if figure else "")
+
+
+def _lower(plan: PlanFields, goal: str) -> bool:
+    """Whether the plan says a decrease is the improvement on ``goal``
+    (never, from a server older than ``lower_is_better``)."""
+    return goal in plan.get("lower_is_better", ())
+
+
+def _named(plan: PlanFields, goal: str) -> str:
+    """A goal of the plan, marked when it is better lower."""
+    return f"{goal} (lower is better)" if _lower(plan, goal) else goal
 
 
 def _significant(analysis: Analysis) -> tuple[str, ...]:

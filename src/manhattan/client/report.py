@@ -89,8 +89,11 @@ def render(analysis: Analysis) -> str:
         f"  {'population':<16}{'visitors':>10}{'conv.':>8}  {'rate (95% interval)':<22}"
         f"{'lift':>16}{'p':>9}{'Holm p':>9}{'P(beat)':>9}"
     )
+    # Goals the plan says are better lower (none without one, or from an older server).
+    lower = analysis.get("plan", {}).get("lower_is_better", [])
     for goal, data in analysis["goals"].items():
-        lines += ["", f"goal: {goal}", header]
+        marked = " (lower is better)" if goal in lower else ""
+        lines += ["", f"goal: {goal}{marked}", header]
         for population, row in data["populations"].items():
             low, high = row["rate_interval"]
             rate = f"{row['rate']:.1%} ({low:.1%}-{high:.1%})"

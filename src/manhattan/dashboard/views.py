@@ -184,6 +184,9 @@ def test_page(backend: Backend, name: str, site: int | None) -> dict[str, Any]:
         backend, "day", [VIEWED_PAGE, *charted], name, site, limit=CHART_DAYS, order="bucket"
     )
     days = list(table)
+    # Goals the plan says are better lower (none without one, or from an
+    # older server).
+    lower = analysis.get("plan", {}).get("lower_is_better", [])
     rows = []
     for goal in goals:
         entries = analysis["goals"][goal]["populations"]
@@ -211,7 +214,12 @@ def test_page(backend: Backend, name: str, site: int | None) -> dict[str, Any]:
                 }
             )
         rows.append(
-            {"goal": goal, "value_type": analysis["goals"][goal]["value_type"], "cells": cells}
+            {
+                "goal": goal,
+                "value_type": analysis["goals"][goal]["value_type"],
+                "cells": cells,
+                "lower": goal in lower,
+            }
         )
     charts_by_goal = [
         {

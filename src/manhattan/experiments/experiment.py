@@ -60,8 +60,11 @@ class Experiment:
     (as the analysis takes it). Populations are distinct by ``str()``,
     which is what is recorded. ``goal``: the primary goal, on which the test
     is decided; ``guardrails``: goals that must not get worse;
-    ``minimum_effect``, ``power``, ``alpha``: as in
-    :class:`~manhattan.analysis.plan.Plan`. ``winner``: ``None`` while the
+    ``lower_is_better``: those of the goal and guardrails for which a
+    decrease is the improvement (``["Refunded"]``: there a variant with
+    fewer refunds wins, and one with more harms the guardrail);
+    ``minimum_effect`` (a fall, for a goal better lower), ``power``,
+    ``alpha``: as in :class:`~manhattan.analysis.plan.Plan`. ``winner``: ``None`` while the
     test runs; to end it, one of the populations (or its ``str()``), or
     ``True`` for the control.
 
@@ -97,6 +100,7 @@ class Experiment:
         power: float = 0.8,
         alpha: float = 0.05,
         winner: Any = None,
+        lower_is_better: Sequence[str] = (),
     ) -> None:
         check_name(name, "name")
         pairs = _weights(populations)
@@ -115,6 +119,10 @@ class Experiment:
             raise TypeError(f"guardrails must be a list of goal names, not {guardrails!r}")
         for guardrail in guardrails:
             check_name(guardrail, "guardrails")
+        if isinstance(lower_is_better, str) or not isinstance(lower_is_better, list | tuple):
+            raise TypeError(
+                f"lower_is_better must be a list of goal names, not {lower_is_better!r}"
+            )
         control = pairs[0][0]
         chosen: Any = None
         if winner is True:
@@ -133,6 +141,7 @@ class Experiment:
             power=power,
             alpha=alpha,
             winner=None if chosen is None else str(chosen),
+            lower_is_better=tuple(lower_is_better),
         )
         given = dict(pairs) if isinstance(populations, Mapping) else [p for p, _ in pairs]
         set_ = object.__setattr__
@@ -153,6 +162,11 @@ class Experiment:
     def guardrails(self) -> tuple[str, ...]:
         """The guardrail goals."""
         return self.plan.guardrails
+
+    @property
+    def lower_is_better(self) -> tuple[str, ...]:
+        """The goals for which a decrease is the improvement."""
+        return self.plan.lower_is_better
 
     @property
     def minimum_effect(self) -> float:
