@@ -29,6 +29,7 @@ def test_query_names_are_the_protocol_methods_in_order() -> None:
         "sites",
         "filtered",
         "breakdown",
+        "live",
     )
 
 
@@ -40,8 +41,8 @@ def test_query_names_are_the_protocol_methods_in_order() -> None:
 def test_query_signature_is_the_protocols(name: str, implementation: type) -> None:
     # Annotations compare as written (postponed): one spelling everywhere.
     declared = inspect.signature(getattr(Queries, name))
-    # The store has no analyze: the server composes it (StoreQueries).
-    if implementation is SQLStore and name == "analyze":
+    # The store has no analyze nor live: the server composes them (StoreQueries).
+    if implementation is SQLStore and name in ("analyze", "live"):
         implementation = StoreQueries
 
     assert inspect.signature(getattr(implementation, name)) == declared

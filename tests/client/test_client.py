@@ -56,6 +56,9 @@ class DictQueries:
     def filtered(self):
         return {"awaiting pixel": 3, "crawler": 1}
 
+    def live(self, minutes=30, site_id=None):
+        return minutes + (100 if site_id == 1 else 0)
+
 
 @pytest.fixture
 def service():
@@ -150,6 +153,8 @@ def test_client_is_a_queries_object(client):
         pytest.param(lambda c: c.ping(), "pong", id="ping"),
         pytest.param(lambda c: c.filtered(), {"awaiting pixel": 3, "crawler": 1}, id="filtered"),
         pytest.param(lambda c: c.call("count", "signup", site_id=1), 112, id="generic-call"),
+        pytest.param(lambda c: c.live(), 30, id="live-default"),
+        pytest.param(lambda c: c.live(5, site_id=1), 105, id="live-site"),
     ],
 )
 def test_calls_map_to_queries(client, call, expected):
@@ -185,7 +190,7 @@ def test_all_tests_rows_are_tuples(client):
             "MethodNotAllowed",
             "method 'flush' is not allowed; "
             "allowed: all_tests, analyze, breakdown, count, filtered, goal_value, goals, "
-            "results, sites, tests",
+            "live, results, sites, tests",
             id="refused",
         ),
         pytest.param(
@@ -352,6 +357,7 @@ def test_error_reply_from_any_server_keeps_its_type_and_message():
         pytest.param(lambda c: c.ping(), b"1", id="ping-number"),
         pytest.param(lambda c: c.filtered(), b'{"crawler": "1"}', id="filtered-string"),
         pytest.param(lambda c: c.filtered(), b"[1]", id="filtered-list"),
+        pytest.param(lambda c: c.live(), b"1.5", id="live-float"),
     ],
 )
 def test_result_of_the_wrong_shape_is_a_malformed_reply_error(call, result):

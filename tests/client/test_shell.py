@@ -57,6 +57,7 @@ def test_banner_lists_every_query_with_its_parameters(monkeypatch, capsys, servi
         assert f" {name}(" in err
     assert "analyze(test_name, goals, control, site_id, rollup_key, bucket_id, weights)" in err
     assert "breakdown(rollup_key, goals, test_name, site_id, limit, order)" in err
+    assert "live(minutes, site_id)" in err
     assert "ping()." in err
 
 

@@ -192,6 +192,7 @@ def test_query_methods_are_exactly_the_read_only_queries():
                 "sites",
                 "breakdown",
                 "filtered",
+                "live",
             }
         )
         == QUERY_METHODS

@@ -61,7 +61,9 @@ def test_bad_analyze_requests(store: SQLStore, args: tuple[object, ...], message
         StoreQueries(store).analyze(*args)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, id=n) for n in QUERY_NAMES if n != "analyze"])
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, id=n) for n in QUERY_NAMES if n not in ("analyze", "live")]
+)
 def test_every_other_query_is_the_stores_own(store: SQLStore, name: str) -> None:
     assert getattr(StoreQueries(store), name) == getattr(store, name)
 

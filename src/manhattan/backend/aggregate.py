@@ -23,6 +23,9 @@ What is counted follows Manhattan 0.3's backend:
 - Values add up per goal hit; the sum of squares of per-visitor value
   totals is kept for the experiment statistics.
 - Complex goals as :mod:`manhattan.backend.complexgoals` describes.
+- Live visitors: each event of a visitor who loaded the pixel (and the
+  pixel itself) is told to ``live``, a
+  :class:`~manhattan.backend.live.LiveVisitors`, if given.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from manhattan.backend.fields import (
     visit_of,
     weights_of,
 )
+from manhattan.backend.live import LiveVisitors
 from manhattan.backend.model import (
     ALL_SITES,
     IMPRESSION,
@@ -148,7 +152,8 @@ class Aggregator:
     the complex goals; ``is_crawler`` tells crawler user agents; ``loader``
     fetches stored states of visitors not in the cache (the caller may also
     :meth:`adopt` them in bulk ahead of time); ``capacity`` bounds the
-    number of visitor states kept in memory between flushes.
+    number of visitor states kept in memory between flushes; ``live``
+    is told of every counted event of a human visitor.
     """
 
     def __init__(
@@ -159,6 +164,7 @@ class Aggregator:
         is_crawler: Callable[[str], bool] = is_no_crawler,
         loader: Loader = _no_stored_state,
         capacity: int = 50_000,
+        live: LiveVisitors | None = None,
     ) -> None:
         if not rollups:
             raise ValueError("at least one rollup is needed")
@@ -174,6 +180,7 @@ class Aggregator:
         self.is_crawler = is_crawler
         self.loader = loader
         self.capacity = capacity
+        self.live = live
         timed = TimedBuckets(self.rollups)
         self._timed = timed.indexes
         self._timed_buckets = timed.buckets
@@ -282,6 +289,8 @@ class Aggregator:
         try:
             if status == HUMAN:
                 self._count(state, kind, timestamp, site, value, record)
+                if self.live is not None:
+                    self.live.seen(visitor_id, site, timestamp)
             elif status == BOT:
                 self.filtered[CRAWLER] += 1
             elif kind == PIXEL:
@@ -290,6 +299,8 @@ class Aggregator:
                 self.filtered[AWAITING_PIXEL] -= len(held)
                 for line in held:
                     self._release(state, line)
+                if self.live is not None:
+                    self.live.seen(visitor_id, site, timestamp)
             elif kind == PAGE and self.is_crawler(user_agent_of(record[PAGE_USER_AGENT])):
                 state.status = BOT
                 self.filtered[CRAWLER] += len(state.held) + 1

@@ -302,6 +302,14 @@ class Queries(Protocol):
         takes the last bucket ids, ``"visitors"`` those with most visitors."""
         ...
 
+    def live(self, minutes: int = 30, site_id: int | None = None) -> int:
+        """Distinct visitors (bots left out) seen in the last ``minutes``
+        (1 to 60) by the wall clock, on ``site_id`` or on any site. The
+        counting server answers it from memory
+        (:mod:`manhattan.backend.live`), not the store: a ``--query-only``
+        server refuses it, and a replay of old logs shows 0."""
+        ...
+
 
 QUERY_NAMES: tuple[str, ...] = tuple(
     name

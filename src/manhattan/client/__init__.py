@@ -259,6 +259,12 @@ class Client:
         result = self.call("breakdown", rollup_key, list(goals), test_name, site_id, limit, order)
         return _convert("breakdown", _breakdown, result)
 
+    def live(self, minutes: int = 30, site_id: int | None = None) -> int:
+        """Distinct visitors (bots left out) the counting server saw in the
+        last ``minutes`` (1 to 60), on ``site_id`` or on any site (see
+        :meth:`manhattan.backend.model.Queries.live`)."""
+        return _convert("live", _integer, self.call("live", minutes, site_id))
+
     def close(self) -> None:
         """Close the connection; a later call opens a new one."""
         self._close_socket()

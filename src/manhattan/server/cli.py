@@ -39,6 +39,7 @@ from manhattan.server.config import WEEK_STARTS, ConfigError, Settings, load_con
 # them, after the flags are parsed: --help and bad flags answer at once.
 if TYPE_CHECKING:
     from manhattan.backend.aggregate import Aggregator
+    from manhattan.backend.live import LiveVisitors
     from manhattan.backend.persistence import SQLStore
     from manhattan.backend.persistence.lease import LeaseLostError
     from manhattan.log.streamreader import StreamReader
@@ -202,12 +203,15 @@ def _check_pointer(log: TimeRotatingLog, store: SQLStore, path: str) -> None:
         )
 
 
-def _query_service(store: SQLStore, settings: Settings) -> QueryService:
-    """The query service of ``settings`` (what stops it starting is an OSError: exit 2)."""
-    from manhattan.server.service import QueryService
+def _query_service(
+    store: SQLStore, settings: Settings, tracker: LiveVisitors | None = None
+) -> QueryService:
+    """The query service of ``settings`` (what stops it starting is an
+    OSError: exit 2); ``live()`` answered from ``tracker`` if given."""
+    from manhattan.server.service import QueryService, StoreQueries
 
     return QueryService(
-        store,
+        StoreQueries(store, tracker=tracker),
         settings.bind,
         curve_secret_key=settings.curve_secret_key,
         curve_clients=settings.curve_clients,
@@ -245,6 +249,7 @@ def run(settings: Settings, stop: threading.Event, stderr: TextIO | None = None)
     from manhattan.backend import rollups as builtin_rollups
     from manhattan.backend.aggregate import Aggregator
     from manhattan.backend.complexgoals import parse_complex_goal
+    from manhattan.backend.live import LiveVisitors
     from manhattan.backend.model import VIEWED_PAGE
     from manhattan.backend.persistence import SQLStore, StoreError
     from manhattan.backend.persistence.lease import LeaseLostError
@@ -265,6 +270,10 @@ def run(settings: Settings, stop: threading.Event, stderr: TextIO | None = None)
             networks=settings.networks,
         )
         complex_goals = [parse_complex_goal(spec) for spec in settings.complex]
+        # One for the server's life: a worker started again after a lost
+        # lease keeps telling the same one. Fed with --once too, where
+        # nothing asks, so that the benchmark's figure is the serving one's.
+        tracker = LiveVisitors()
 
         def new_aggregator() -> Aggregator:
             return Aggregator(
@@ -272,6 +281,7 @@ def run(settings: Settings, stop: threading.Event, stderr: TextIO | None = None)
                 complex_goals,
                 is_crawler=builtin_rollups.is_crawler,
                 capacity=settings.capacity,
+                live=tracker,
             )
 
         aggregator = new_aggregator()
@@ -315,7 +325,7 @@ def run(settings: Settings, stop: threading.Event, stderr: TextIO | None = None)
                 watcher = warn_until_files(reader, settings.path, ended)
         keeper.start(on_lost, tick)
         if not settings.once:
-            service = _query_service(store, settings)
+            service = _query_service(store, settings, tracker)
             service.start()
             # The counting thread holds the GIL for up to the switch interval
             # (5 ms by default) at a time: queries answer faster with less.

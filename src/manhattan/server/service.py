@@ -26,9 +26,11 @@ say) in front of the request to match replies to requests.
 
 Methods: :data:`QUERY_METHODS` call the queries object; ``ping`` (no
 arguments) is answered ``"pong"`` by the service itself, to check that it is
-up without touching the store. A store answers every query but ``analyze``:
-:class:`StoreQueries` composes that one from the store's ``test_stats`` and
-the statistics of :mod:`manhattan.analysis`. Error types:
+up without touching the store. A store answers every query but ``analyze``
+and ``live``: :class:`StoreQueries` composes ``analyze`` from the store's
+``test_stats`` and the statistics of :mod:`manhattan.analysis`, and answers
+``live`` from the counting server's
+:class:`~manhattan.backend.live.LiveVisitors`. Error types:
 
 ``MethodNotAllowed``
     any other method name (``flush``, ``__init__``, ``count.__globals__``...)
@@ -84,6 +86,7 @@ from zmq.auth.thread import ThreadAuthenticator
 
 from manhattan.analysis import report
 from manhattan.analysis.types import Analysis
+from manhattan.backend.live import LiveVisitors
 from manhattan.backend.model import QUERY_NAMES, Queries, QueryError, StatsReader
 from manhattan.endpoints import check_endpoint, is_loopback_endpoint
 from manhattan.exceptions import BindError as BindError
@@ -126,17 +129,26 @@ class StoreQueries:
     ``store``: the store's own reads, and :meth:`analyze` computed here.
 
     The store stores and reads; the statistics are the server's, so the
-    store needs no analysis and the analysis no store. Every query but
-    ``analyze`` is the store's method itself (nothing else of the store is
+    store needs no analysis and the analysis no store. :meth:`live` is
+    answered from ``tracker``, the live visitors the counting server's
+    aggregator feeds (``None``: a server that only answers queries). Every
+    other query is the store's method itself (nothing else of the store is
     reachable through this object).
     """
 
-    def __init__(self, store: StatsReader, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: StatsReader,
+        clock: Callable[[], float] = time.time,
+        *,
+        tracker: LiveVisitors | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
+        self.tracker = tracker
 
     def __getattr__(self, name: str) -> Any:
-        # Only called for names the class lacks: analyze never gets here.
+        # Only called for names the class lacks: analyze and live never get here.
         if name in QUERY_METHODS:
             return getattr(self.store, name)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
@@ -172,6 +184,24 @@ class StoreQueries:
             winner = None if stats.plan is None else stats.plan.winner
             analysis["ended"] = {"at": stats.ended, "winner": winner}
         return analysis
+
+    def live(self, minutes: int = 30, site_id: int | None = None) -> int:
+        """Distinct human visitors seen in the last ``minutes`` (see
+        :meth:`manhattan.backend.model.Queries.live`); :class:`QueryError`
+        without a tracker, and for a site the store never counted when
+        nobody is live there."""
+        if self.tracker is None:
+            raise QueryError(
+                "live() is answered by a server that counts the log; this one only "
+                "answers queries (--query-only) and sees no visitors come"
+            )
+        visitors = self.tracker.count(minutes, site_id)
+        if not visitors and site_id is not None:
+            sites = self.sites()  # the store's, through __getattr__
+            if sites and site_id not in sites:
+                known = ", ".join(map(str, sites))
+                raise QueryError(f"no site {site_id} (known sites: {known})")
+        return visitors
 
 
 def serving(queries: Queries | StatsReader) -> Queries:
