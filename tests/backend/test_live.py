@@ -9,6 +9,7 @@ from manhattan.backend.aggregate import Aggregator
 from manhattan.backend.live import (
     FIRST_LIMIT,
     MAX_MINUTES,
+    MAX_SKEW,
     LiveVisitors,
     check_minutes,
 )
@@ -79,6 +80,39 @@ def test_the_window_moves_with_the_wall_clock() -> None:
     clock.now += 1
     assert live.count(30) == 0
     assert live.count(60) == 1
+
+
+@pytest.mark.parametrize(
+    ("ahead", "live_now"),
+    [
+        pytest.param(0.0, 1, id="now"),
+        pytest.param(MAX_SKEW, 1, id="at-the-skew-allowance"),
+        pytest.param(MAX_SKEW + 1, 0, id="just-beyond"),
+        pytest.param(86_400.0, 0, id="a-day-ahead"),
+    ],
+)
+def test_an_event_from_the_future_is_no_sign_of_life(ahead: float, live_now: int) -> None:
+    clock = Clock()
+    live = LiveVisitors(clock=clock)
+    live.seen("a", 1, NOW + ahead)
+
+    assert (live.count(30), live.count(30, 1)) == (live_now, live_now)
+    # Ignored rather than pinned to its future time: the visitor's real
+    # events later keep them live as usual, and the far future never counts.
+    live.seen("a", 1, NOW - MINUTE)
+    assert live.count(30) == 1
+    clock.now = NOW + 31 * MINUTE
+    assert live.count(30) == (1 if 0 < ahead <= MAX_SKEW else 0)
+
+
+def test_the_clock_is_asked_again_once_it_has_caught_up() -> None:
+    clock = Clock()
+    live = LiveVisitors(clock=clock)
+    clock.now = NOW + 3_600
+    # An hour on, a time beyond the first horizon is plausible now.
+    live.seen("a", 1, NOW + 3_600 + MAX_SKEW / 2)
+
+    assert live.count(30) == 1
 
 
 def test_a_replay_of_old_events_shows_none() -> None:

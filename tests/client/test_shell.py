@@ -7,14 +7,18 @@ import sys
 
 import pytest
 
+from manhattan.backend.aggregate import Aggregator
+from manhattan.backend.live import LiveVisitors
 from manhattan.backend.model import QUERY_NAMES, Batch
 from manhattan.backend.persistence import SQLStore
+from manhattan.backend.rollups import build_rollups, is_crawler
 from manhattan.client import Client, ServerError
 from manhattan.client.options import BROKEN_PIPE_STATUS
 from manhattan.client.shell import main, make_namespace
-from manhattan.server.service import QueryService
+from manhattan.server.service import QueryService, StoreQueries
 from tests.cli_output import error_line
 from tests.client.test_client import free_address
+from tests.server.test_live import NOW, recent_traffic
 from tests.test_keys import make_keys
 
 
@@ -251,3 +255,81 @@ def test_filtered_without_a_server_says_what_to_check(capsys):
     out, err = capsys.readouterr()
     assert out == ""
     assert err.startswith(f"manhattan-client: no reply to filtered from {address} within 200 ms")
+
+
+@pytest.fixture
+def live_service():
+    """A server whose aggregator saw visitors on two sites a few minutes ago
+    (as tests/server/test_live.py builds it), behind a query service."""
+    tracker = LiveVisitors(clock=lambda: NOW)
+    aggregator = Aggregator(build_rollups(["all"]), is_crawler=is_crawler, live=tracker)
+    aggregator.add_all(recent_traffic(NOW))
+    with SQLStore("sqlite://") as store:
+        store.commit(aggregator.drain())
+        with QueryService(StoreQueries(store, tracker=tracker), "tcp://127.0.0.1:0") as service:
+            yield service
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        pytest.param([], "2 visitors in the last 30 minutes on all sites\n", id="default"),
+        pytest.param(["--site", "2"], "1 visitor in the last 30 minutes on site 2\n", id="site"),
+        pytest.param(
+            ["--minutes", "60"], "3 visitors in the last 60 minutes on all sites\n", id="hour"
+        ),
+    ],
+)
+def test_live_says_how_many_visitors_are_on_the_site(capsys, live_service, flags, expected):
+    assert main(["--connect", live_service.address, "live", *flags]) == 0
+
+    assert capsys.readouterr() == (expected, "")
+
+
+def test_a_query_only_server_has_no_live_visitors(capsys):
+    with SQLStore("sqlite://") as store, QueryService(store, "tcp://127.0.0.1:0") as service:
+        assert main(["--connect", service.address, "live"]) == 1
+
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("manhattan-client: ")
+    assert "live" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "status", "message"),
+    [
+        pytest.param(
+            ["live", "--minutes", "0"],
+            2,
+            "argument --minutes: must be at least 1, not 0",
+            id="zero",
+        ),
+        # The server holds the upper bound: the client says what it said.
+        pytest.param(
+            ["live", "--minutes", "61"],
+            1,
+            "live() takes minutes from 1 to 60, not 61",
+            id="over-an-hour",
+        ),
+        pytest.param(
+            ["live", "--site", "x"],
+            2,
+            "argument --site: must be a whole number, not 'x'",
+            id="site",
+        ),
+        pytest.param(["bogus"], 2, "argument COMMAND: invalid choice: 'bogus'", id="unknown"),
+    ],
+)
+def test_bad_live_flags_are_usage_errors_or_refusals(capsys, live_service, argv, status, message):
+    assert main(["--connect", live_service.address, *argv]) == status
+
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert message in err
+
+
+def test_connection_flags_may_follow_the_command(capsys, service):
+    assert main(["ping", "--connect", service.address, "--wait", "5000"]) == 0
+
+    assert capsys.readouterr().out.startswith(f"pong from {service.address} in ")

@@ -11,7 +11,10 @@ answers queries (``--query-only``) has none.
 the people on the site at this moment, so a server replaying old logs
 answers 0 (and one that lags behind its log answers fewer than are there).
 A visitor's time is that of their latest event, whatever order the log
-held the events in.
+held the events in. An event stamped more than :data:`MAX_SKEW` seconds
+ahead of the wall clock (a web server whose clock runs fast, or a forged
+record) is not taken as a sign of life: it would otherwise keep its visitor
+"live" until that future time came.
 
 Memory is bounded: at most ``capacity`` (visitor, site) pairs are kept
 (:data:`DEFAULT_CAPACITY`, some 25 MB). Pairs older than
@@ -36,6 +39,10 @@ DEFAULT_MINUTES = 30
 
 DEFAULT_CAPACITY = 100_000
 """(visitor, site) pairs kept at most (about 250 bytes each)."""
+
+MAX_SKEW = 300.0
+"""How far ahead of the wall clock (seconds) an event's time may be and
+still count: web servers' clocks drift a little, not by hours."""
 
 FIRST_LIMIT = 1024
 """The table's size that first triggers a pruning pass."""
@@ -73,6 +80,9 @@ class LiveVisitors:
         self.clock = clock
         self._seen: dict[tuple[str, int], float] = {}
         self._limit = min(FIRST_LIMIT, capacity)
+        # Times up to here are plausible without asking the clock (which is
+        # asked again only for a time beyond it).
+        self._horizon = clock() + MAX_SKEW
 
     def __len__(self) -> int:
         """The (visitor, site) pairs kept now."""
@@ -80,6 +90,10 @@ class LiveVisitors:
 
     def seen(self, visitor_id: str, site: int, timestamp: float) -> None:
         """Note an event of ``visitor_id`` on ``site`` at ``timestamp``."""
+        if timestamp > self._horizon:
+            self._horizon = self.clock() + MAX_SKEW
+            if timestamp > self._horizon:
+                return  # from the future: see the module's docstring
         seen = self._seen
         key = (visitor_id, site)
         # Logs of several processes interleave: keep the latest time.
@@ -105,8 +119,11 @@ class LiveVisitors:
         minutes = check_minutes(minutes)
         if site_id is not None and (isinstance(site_id, bool) or not isinstance(site_id, int)):
             raise QueryError(f"live() takes site_id as a whole number or None, not {site_id!r}")
-        cutoff = self.clock() - minutes * 60
+        now = self.clock()
+        cutoff, ahead = now - minutes * 60, now + MAX_SKEW
         table = self._seen.copy()
         if site_id is None:
-            return len({visitor for (visitor, _), at in table.items() if at >= cutoff})
-        return sum(1 for (_, site), at in table.items() if site == site_id and at >= cutoff)
+            return len({visitor for (visitor, _), at in table.items() if cutoff <= at <= ahead})
+        return sum(
+            1 for (_, site), at in table.items() if site == site_id and cutoff <= at <= ahead
+        )

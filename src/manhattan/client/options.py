@@ -24,27 +24,38 @@ BROKEN_PIPE_STATUS = 141
 """The exit status after the reader of the output went away (128 + SIGPIPE)."""
 
 
-def add_connection_flags(parser: argparse.ArgumentParser, wait: int = DEFAULT_WAIT) -> None:
-    """Add ``--connect``, ``--wait`` (default ``wait`` ms) and the Curve key flags."""
+def add_connection_flags(
+    parser: argparse.ArgumentParser, wait: int = DEFAULT_WAIT, *, again: bool = False
+) -> None:
+    """Add ``--connect``, ``--wait`` (default ``wait`` ms) and the Curve key flags.
+
+    ``again``: the parser is a subcommand's, whose parent has the flags
+    already; they are taken here too (``manhattan-client ping --connect
+    ...``), without defaults that would undo the parent's.
+    """
+    # Not set_defaults(): argparse would put its SUPPRESS marker in the namespace.
+    unset = argparse.SUPPRESS
     parser.add_argument(
         "--connect",
-        default=DEFAULT_CONNECT,
+        default=unset if again else DEFAULT_CONNECT,
         help=f"the server's query address (default {DEFAULT_CONNECT})",
     )
     parser.add_argument(
         "--wait",
         type=_cli.milliseconds,
-        default=wait,
+        default=unset if again else wait,
         help=f"how long each call waits for a reply, in ms (default {wait})",
     )
     parser.add_argument(
         "--curve-server-key",
+        default=unset if again else None,
         metavar="FILE",
         help="the server's public key file (NAME.key from manhattan-keys), "
         "for a server started with --curve-secret-key",
     )
     parser.add_argument(
         "--curve-secret-key",
+        default=unset if again else None,
         metavar="FILE",
         help="this client's secret key file (NAME.key_secret), "
         "for a server that admits only listed clients (--curve-clients)",

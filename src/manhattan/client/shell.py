@@ -1,8 +1,10 @@
 """``manhattan-client``: a Python shell with a :class:`~manhattan.client.Client` in it.
 
-``manhattan-client --connect tcp://HOST:PORT ping`` instead checks that the
-server answers (exit status 0, or 1 with what to check); ``filtered`` lists
-the events the server read and did not count, by reason.
+With a command it answers one question and exits instead (status 0, or 1
+with what to check when the server does not answer): ``ping`` checks that
+the server answers, ``filtered`` lists the events the server read and did
+not count, by reason, ``live`` says how many visitors are on the site now.
+Each command is one entry of :data:`COMMANDS`.
 """
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ import inspect
 import sys
 import textwrap
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 from manhattan import _cli
+from manhattan.backend.live import DEFAULT_MINUTES, MAX_MINUTES, MIN_MINUTES
 from manhattan.backend.model import QUERY_NAMES, Queries
 from manhattan.client import Client, ServerError
 from manhattan.client.options import add_connection_flags, end_broken_pipe, open_client
+from manhattan.exceptions import QueryError
 
 PROGRAM = "manhattan-client"
 
@@ -29,17 +33,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _cli.Parser(
         prog=PROGRAM,
         description="Open a Python shell with `client`, connected to a Manhattan server; "
-        "or, with `ping`, check that the server answers; with `filtered`, list the "
-        "events it did not count, by reason.",
+        "or, with a command, answer one question and exit.",
     )
     add_connection_flags(parser)
-    parser.add_argument(
-        "command",
-        nargs="?",
-        choices=["ping", "filtered"],
-        help="ping: say whether the server answers, and exit; filtered: list the events "
-        "not counted, by reason (awaiting pixel, crawler...), and exit",
-    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for name, command in COMMANDS.items():
+        sub = commands.add_parser(name, help=command.help, description=command.help)
+        add_connection_flags(sub, again=True)
+        command.add_arguments(sub)
     return parser
 
 
@@ -78,7 +79,7 @@ class Console(code.InteractiveConsole):
         super().showtraceback()
 
 
-def ping(client: Client) -> int:
+def ping(client: Client, args: argparse.Namespace) -> int:
     """Say whether the server answers; the exit status."""
     began = time.monotonic()
     try:
@@ -90,7 +91,7 @@ def ping(client: Client) -> int:
     return 0
 
 
-def filtered(client: Client) -> int:
+def filtered(client: Client, args: argparse.Namespace) -> int:
     """Print the events not counted, by reason, most first; the exit status."""
     try:
         reasons = client.filtered()
@@ -105,10 +106,63 @@ def filtered(client: Client) -> int:
     return 0
 
 
+def _add_live_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--minutes",
+        type=_cli.whole_number(MIN_MINUTES),
+        default=DEFAULT_MINUTES,
+        help=f"the window, {MIN_MINUTES} to {MAX_MINUTES} minutes (default {DEFAULT_MINUTES})",
+    )
+    parser.add_argument(
+        "--site", type=_cli.whole_number(0), help="one site's visitors (default: all sites)"
+    )
+
+
+def live(client: Client, args: argparse.Namespace) -> int:
+    """Print the visitors seen in the last minutes; the exit status."""
+    try:
+        visitors = client.live(args.minutes, args.site)
+    except (TimeoutError, ServerError, QueryError) as exc:
+        print(f"manhattan-client: {exc}", file=sys.stderr)
+        return 1
+    where = "all sites" if args.site is None else f"site {args.site}"
+    noun = "visitor" if visitors == 1 else "visitors"
+    print(f"{visitors:,} {noun} in the last {args.minutes} minutes on {where}")
+    return 0
+
+
+def _no_arguments(parser: argparse.ArgumentParser) -> None:
+    """A command that takes no flags of its own."""
+
+
+class Command(NamedTuple):
+    """A command of ``manhattan-client``: its help, its flags, and what it
+    does with a connected client (returning the exit status)."""
+
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[Client, argparse.Namespace], int]
+
+
+COMMANDS: dict[str, Command] = {
+    "ping": Command("say whether the server answers, and exit", _no_arguments, ping),
+    "filtered": Command(
+        "list the events not counted, by reason (awaiting pixel, crawler...), and exit",
+        _no_arguments,
+        filtered,
+    ),
+    "live": Command(
+        "the visitors seen in the last minutes (30 by default), and exit",
+        _add_live_arguments,
+        live,
+    ),
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the shell until end of input (or ``ping``); the exit status: 2
-    for a bad command line, 1 when ``ping`` or ``filtered`` gets no answer,
-    141 when the reader of the output went away."""
+    """Run the shell until end of input (or one command); the exit status:
+    2 for a bad command line, 1 when a command gets no answer, 141 when the
+    reader of the output went away."""
     return _cli.run(PROGRAM, lambda: _main(argv))
 
 
@@ -116,10 +170,8 @@ def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     with open_client(args) as client:
         try:
-            if args.command == "ping":
-                status = ping(client)
-            elif args.command == "filtered":
-                status = filtered(client)
+            if args.command is not None:
+                status = COMMANDS[args.command].run(client, args)
             else:
                 Console(make_namespace(client)).interact(banner=banner(client), exitmsg="")
                 status = 0
