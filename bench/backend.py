@@ -2,16 +2,18 @@
 
 Run: ``make bench-backend`` (or ``.venv/bin/python bench/backend.py
 [--runs N] [--events N --visitors N] [--url URL] [--queries N]
-[--rollups NAMES] [--campaigns SHARE]``).
+[--rollups NAMES] [--campaigns SHARE] [--pages] [--funnel]``).
 
 On a generated stream (``bench/stream.py``: 70% pages, 10% pixels, 12%
 goals, 8% splits, 2 sites, 3 tests), each run counts the whole log into a
 fresh database with ``manhattan-server --once`` in its own process (all
-default rollups on), and reports events/s (also per CPU second of that
+default rollups on; pages only with ``--pages``), and reports events/s (also per CPU second of that
 process, steadier on a busy machine) and peak RSS. The baseline, timed
 in the same runs, is a plain Python loop that only reads the same log files
 and splits their lines. Query latency is the round trip of ``count`` and of
 ``results`` for 4 goals through ``manhattan.client.Client`` over loopback.
+``--funnel`` declares one 4-step funnel (``FUNNEL``, within a day), and
+times ``funnel`` round trips too.
 """
 
 from __future__ import annotations
@@ -24,12 +26,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from common import print_figures
 from manhattan.client import Client
 from manhattan.log.timerotating import TimeRotatingLog
 from stream import write_stream
+
+FUNNEL = "Checkout|viewed page>Added To Cart>Began Checkout>Purchased"
 
 
 def read_and_split(log: TimeRotatingLog) -> float:
@@ -83,18 +88,23 @@ def free_port() -> int:
         return port
 
 
-def query_latency(log_path: Path, url: str, calls: int) -> dict[str, float]:
+def query_latency(log_path: Path, url: str, calls: int, config: list[str]) -> dict[str, float]:
     bind = f"tcp://127.0.0.1:{free_port()}"
-    child = subprocess.Popen(server("--path", str(log_path), "--url", url, "--bind", bind))
+    child = subprocess.Popen(
+        server("--path", str(log_path), "--url", url, "--bind", bind, *config)
+    )
     try:
         with Client(bind, wait=10_000) as client:
             client.count("viewed page")  # waits for the server to be up
             figures: dict[str, float] = {}
             goals = ["viewed page", "Added To Cart", "Began Checkout", "Purchased"]
-            for name, call in (
+            queries: list[tuple[str, Callable[[], object]]] = [
                 ("count", lambda: client.count("Purchased", ("Checkout Button", "orange"))),
                 ("results, 4 goals", lambda: client.results("Checkout Button", goals)),
-            ):
+            ]
+            if "--funnel" in config:
+                queries.append(("funnel, 4 steps", lambda: client.funnel("Checkout")))
+            for name, call in queries:
                 times = []
                 for _ in range(calls):
                     began = time.perf_counter()
@@ -148,6 +158,15 @@ def main() -> None:
         help="share of page URLs with UTM parameters, 0 to 1 (default 0)",
     )
     parser.add_argument("--rollups", help="comma-separated rollups (default: every built-in one)")
+    parser.add_argument(
+        "--funnel", action="store_true", help=f"declare the funnel {FUNNEL!r} within 1d"
+    )
+    parser.add_argument(
+        "--pages",
+        action="store_true",
+        help="count pages too (the server's default page rollups all,day); "
+        "without it, --page-rollups ''",
+    )
     args = parser.parse_args()
     if args.runs < 1 or args.events < 1000 or args.visitors < 10:
         parser.error("--runs >= 1, --events >= 1000 and --visitors >= 10")
@@ -173,6 +192,10 @@ def main() -> None:
                 filter(None, [str(directory), os.environ.get("PYTHONPATH")])
             )
             config = ["--config", "bench_settings.CONFIG"]
+        if args.funnel:
+            config += ["--funnel", FUNNEL, "--within", "1d"]
+        if not args.pages:
+            config += ["--page-rollups", ""]
         bare, once, cpu, rss = [], [], [], []
         url = ""
         for run in range(args.runs):
@@ -193,11 +216,13 @@ def main() -> None:
             / statistics.median(bare),
             "peak RSS of --once, MB": max(rss) / 1e6,
         }
-        figures |= query_latency(log_path, url, args.queries)
+        figures |= query_latency(log_path, url, args.queries, config)
         figures |= busy_latency(log_path, directory, min(args.queries, 500))
         if url.startswith("postgresql"):
             reset_postgres(url)  # leave the shared database as it was
-    rollups = args.rollups or "every built-in rollup"
+    rollups = (args.rollups or "every built-in rollup") + (", pages" if args.pages else "")
+    if args.funnel:
+        rollups += "; one 4-step funnel"
     print_figures(
         f"backend benchmark ({args.url}; {rollups}): median of {args.runs} runs", figures
     )

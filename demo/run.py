@@ -33,6 +33,8 @@ from manhattan.experiments import force_link
 
 GOALS = ["viewed page", "Added To Cart", "Began Checkout", "Purchased", "Abandoned Cart"]
 ABANDONED = "Abandoned Cart|Added To Cart|Began Checkout"
+FUNNEL = "Checkout"
+CHECKOUT = f"{FUNNEL}|Viewed Product>Added To Cart>Began Checkout>Purchased"
 DAYS = 7
 
 
@@ -61,20 +63,48 @@ def server_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "manhattan.server", *args]
 
 
+def known_goals(client: Client, goals: list[str]) -> list[str]:
+    """Those of ``goals`` someone reached: the server refuses a goal it has
+    never seen (a typo, not a zero), and a small run may miss one."""
+    known = {goal["name"] for goal in client.goals()} | {"viewed page"}
+    return [goal for goal in goals if goal in known]
+
+
 def table(client: Client, test: str) -> str:
-    populations = sorted(client.results(test, GOALS))
+    goals = known_goals(client, GOALS)
+    populations = sorted(client.results(test, goals))
     width = max(len(goal) for goal in GOALS)
     lines = [f"{test}", f"  {'':<{width}}  " + "  ".join(f"{p:>10}" for p in populations)]
     impressions = [client.count(variant=(test, p)) for p in populations]
     lines.append(f"  {'visitors':<{width}}  " + "  ".join(f"{n:>10,}" for n in impressions))
-    for goal in GOALS:
+    for goal in goals:
         cells = [client.count(goal, variant=(test, p)) for p in populations]
         lines.append(f"  {goal:<{width}}  " + "  ".join(f"{n:>10,}" for n in cells))
-    values = client.results(test, ["Purchased"])
-    lines.append(
-        f"  {'revenue':<{width}}  "
-        + "  ".join(f"{'$' + format(values[p][0], ',.2f'):>10}" for p in populations)
-    )
+    if "Purchased" in goals:
+        values = client.results(test, ["Purchased"])
+        lines.append(
+            f"  {'revenue':<{width}}  "
+            + "  ".join(f"{'$' + format(values[p][0], ',.2f'):>10}" for p in populations)
+        )
+    return "\n".join(lines)
+
+
+def site_analytics(client: Client) -> str:
+    """Top pages, campaigns and the checkout funnel, all sites."""
+    lines = ["top pages:"]
+    for path, views, visitors in client.pages(limit=6):
+        lines.append(f"  {path:<14} {views:>6,} views {visitors:>6,} visitors")
+    lines.append("campaigns (first touch, visitors):")
+    campaigns = client.breakdown("utm_campaign", ["viewed page"], order="visitors")
+    for campaign, populations in campaigns.items():
+        visitors = int(populations[""]["viewed page"][0])
+        lines.append(f"  {campaign:<14} {visitors:>6,}")
+    lines.append(f"funnel {FUNNEL} (visitors who reached each step in order):")
+    steps = client.funnel(FUNNEL)
+    first = steps[0][1] or 1
+    for step, visitors in steps:
+        bar = "#" * round(30 * visitors / first)
+        lines.append(f"  {step:<14} {visitors:>6,} {visitors / first:>4.0%} {bar}")
     return "\n".join(lines)
 
 
@@ -190,11 +220,14 @@ def report(
     link: str,
 ) -> int:
     """Count the log, print the results and the QA link, show the dashboard."""
-    count = server_command("--path", log_path, "--url", url, "--complex", ABANDONED, "--once")
+    declared = ("--complex", ABANDONED, "--funnel", CHECKOUT)
+    count = server_command("--path", log_path, "--url", url, *declared, "--once")
     subprocess.run(count, check=True)
     print(f"manhattan-server --once counted {log_path}.* into {url}")
 
-    serve = subprocess.Popen(server_command("--path", log_path, "--url", url, "--bind", bind))
+    serve = subprocess.Popen(
+        server_command("--path", log_path, "--url", url, *declared, "--bind", bind)
+    )
     try:
         with Client(bind, wait=5000) as client:
             print(f"\nquerying the server at {bind}:\n")
@@ -204,8 +237,9 @@ def report(
                 f"all sites: {client.count('viewed page'):,} visitors viewed a page "
                 f"(bots never loaded the pixel, so none of their {tally.bots} is counted)"
             )
+            print(f"\n{site_analytics(client)}")
             print("\nmanhattan-report (the analysis of the button test):\n")
-            goals = ["Added To Cart", "Purchased", "Abandoned Cart"]
+            goals = known_goals(client, ["Added To Cart", "Purchased", "Abandoned Cart"])
             print(render(client.analyze(BUTTON_TEST, goals)))
         print(
             f"\nQA link: {link}\n  shows the orange button to whoever opens it, for their "

@@ -55,6 +55,7 @@ def shop(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterabl
         response = page("Demo shop", f"{extra}<ul>{links}</ul>")
     elif path.startswith("/product/") and path[9:] in PRODUCTS:
         name, price = PRODUCTS[path[9:]]
+        visitor.goal("Viewed Product")
         response = page(
             name,
             f'<p>${price:.2f}</p><form method="post" action="/cart/{path[9:]}">'
@@ -73,6 +74,8 @@ def shop(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterabl
         total = float(request.params.get("total", "20"))
         visitor.goal("Purchased", value=total, value_type=SUM, value_format=CURRENCY)
         response = page("Thank you", "<p>Order placed.</p>")
+    elif path == "/about":
+        response = page("About us", "<p>Widgets since 2014.</p>")
     elif path == "/api/stock":
         response = Response(json_body={"in_stock": True})
     else:

@@ -50,8 +50,11 @@ class Browser:
         )
         self.opener.addheaders = [("User-Agent", user_agent)]
 
-    def get(self, path: str, data: bytes | None = None) -> bytes:
-        with self.opener.open(self.base + path, data=data, timeout=10) as response:
+    def get(self, path: str, data: bytes | None = None, referrer: str | None = None) -> bytes:
+        request = urllib.request.Request(self.base + path, data=data)
+        if referrer:
+            request.add_header("Referer", referrer)
+        with self.opener.open(request, timeout=10) as response:
             body: bytes = response.read()
         self.tally.requests += 1
         if self.loads_images:
@@ -62,10 +65,28 @@ class Browser:
         return body
 
 
+# Where people come from: (landing path, referrer), with weights. The landing
+# URL's utm_* parameters are what the campaign rollups count.
+ARRIVALS = [
+    (("/", None), 4),
+    (("/", "https://www.google.com/"), 3),
+    (("/?utm_source=newsletter&utm_medium=email&utm_campaign=spring-sale", None), 2),
+    (("/?utm_source=mastodon&utm_medium=social&utm_campaign=spring-sale", None), 1),
+    (("/?utm_source=google&utm_medium=cpc&utm_campaign=widgets", "https://www.google.com/"), 1),
+]
+
+
 def person(base: str, rng: random.Random, tally: Tally) -> None:
     browser = Browser(base, rng.choice([CHROME, CHROME, FIREFOX, SAFARI]), True, tally)
-    browser.get("/")
+    [(landing, referrer)] = rng.choices(
+        [arrival for arrival, _ in ARRIVALS], [weight for _, weight in ARRIVALS]
+    )
+    browser.get(landing, referrer=referrer)
+    if rng.random() < 0.3:
+        browser.get("/about")
     product = rng.choice("123")
+    if rng.random() < 0.4:
+        browser.get(f"/product/{rng.choice('123')}")  # looks around first
     body = browser.get(f"/product/{product}")
     button = BUTTON.search(body)
     # The orange button sells better: the effect the test should find.

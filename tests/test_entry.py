@@ -24,6 +24,7 @@ ENTRIES: list[tuple[Callable[[], int], Script]] = [
     (_entry.dashboard, _entry.DASHBOARD_SCRIPT),
     (_entry.keys, _entry.KEYS_SCRIPT),
     (_entry.export, _entry.EXPORT_SCRIPT),
+    (_entry.erase, _entry.ERASE_SCRIPT),
 ]
 
 
@@ -68,6 +69,8 @@ USAGE_ERRORS = [
     (_entry.KEYS_SCRIPT, ["server", "--bogus"], "unrecognized arguments: --bogus"),
     (_entry.EXPORT_SCRIPT, [], "the following arguments are required: EXPORT"),
     (_entry.EXPORT_SCRIPT, ["counts", "--limit", "401"], "argument --limit: must be at most"),
+    (_entry.ERASE_SCRIPT, ["v1", "--lease-seconds", "0"], "argument --lease-seconds: must be a"),
+    (_entry.ERASE_SCRIPT, [], "the following arguments are required: VISITOR_ID"),
 ]
 
 
@@ -103,6 +106,12 @@ def test_every_script_has_a_usage_error_in_the_table() -> None:
             "ua_parser",
             "manhattan-server needs the server extra: pip install 'manhattan[server]'",
             id="server-without-ua-parser",
+        ),
+        pytest.param(
+            "erase",
+            "sqlalchemy",
+            "manhattan-erase needs the server extra: pip install 'manhattan[server]'",
+            id="erase-without-sqlalchemy",
         ),
         pytest.param(
             "report",

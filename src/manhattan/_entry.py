@@ -41,6 +41,7 @@ LOG_SERVER_SCRIPT = Script("manhattan-log-server", "manhattan.logserver.cli", "r
 DASHBOARD_SCRIPT = Script("manhattan-dashboard", "manhattan.dashboard.cli", "dashboard", DASHBOARD)
 KEYS_SCRIPT = Script("manhattan-keys", "manhattan.keys", "client", CLIENT)
 EXPORT_SCRIPT = Script("manhattan-export", "manhattan.client.export", "client", CLIENT)
+ERASE_SCRIPT = Script("manhattan-erase", "manhattan.server.erase", "server", SERVER)
 
 
 def missing(modules: Sequence[str]) -> str | None:
@@ -109,3 +110,8 @@ def keys() -> int:
 def export() -> int:
     """``manhattan-export``."""
     return launch(EXPORT_SCRIPT)
+
+
+def erase() -> int:
+    """``manhattan-erase``."""
+    return launch(ERASE_SCRIPT)

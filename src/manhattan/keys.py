@@ -12,6 +12,7 @@ answers by their ``.key`` files in ``--curve-clients DIR``).
 
 from __future__ import annotations
 
+import argparse
 import glob
 import os
 import struct
@@ -108,7 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _cli.run(PROGRAM, lambda: _main(argv))
 
 
-def _main(argv: Sequence[str] | None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser (the documentation is generated from it)."""
     parser = _cli.Parser(
         prog=PROGRAM,
         description="Make a CurveZMQ key pair for the query port: NAME.key (public) "
@@ -116,7 +118,11 @@ def _main(argv: Sequence[str] | None) -> int:
     )
     parser.add_argument("name", help="the pair's name, e.g. server, dashboard, reports")
     parser.add_argument("--dir", default=".", help="the directory to write to (default .)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         public, secret = create_key_pair(args.dir, args.name)
     except (OSError, ValueError) as exc:

@@ -27,9 +27,15 @@ def test_query_names_are_the_protocol_methods_in_order() -> None:
         "tests",
         "analyze",
         "sites",
+        "rollups",
         "filtered",
         "breakdown",
         "live",
+        "pages",
+        "entry_pages",
+        "page_totals",
+        "funnels",
+        "funnel",
     )
 
 

@@ -59,6 +59,13 @@ class DictQueries:
     def live(self, minutes=30, site_id=None):
         return minutes + (100 if site_id == 1 else 0)
 
+    def funnels(self):
+        return [{"name": "Checkout", "steps": ["Cart", "Paid"], "within": None}]
+
+    def funnel(self, name, variant=None, rollup_key="all", bucket_id=0, site_id=None):
+        paid = 1 if variant is None else 0
+        return [("Cart", 3 if site_id is None else 2), ("Paid", paid)]
+
 
 @pytest.fixture
 def service():
@@ -155,6 +162,17 @@ def test_client_is_a_queries_object(client):
         pytest.param(lambda c: c.call("count", "signup", site_id=1), 112, id="generic-call"),
         pytest.param(lambda c: c.live(), 30, id="live-default"),
         pytest.param(lambda c: c.live(5, site_id=1), 105, id="live-site"),
+        pytest.param(
+            lambda c: c.funnels(),
+            [{"name": "Checkout", "steps": ["Cart", "Paid"], "within": None}],
+            id="funnels",
+        ),
+        pytest.param(lambda c: c.funnel("Checkout"), [("Cart", 3), ("Paid", 1)], id="funnel"),
+        pytest.param(
+            lambda c: c.funnel("Checkout", ("Button", "red"), "day", "2026-12-01", 1),
+            [("Cart", 2), ("Paid", 0)],
+            id="funnel-slice",
+        ),
     ],
 )
 def test_calls_map_to_queries(client, call, expected):
@@ -189,8 +207,8 @@ def test_all_tests_rows_are_tuples(client):
             lambda c: c.call("flush"),
             "MethodNotAllowed",
             "method 'flush' is not allowed; "
-            "allowed: all_tests, analyze, breakdown, count, filtered, goal_value, goals, "
-            "live, results, sites, tests",
+            "allowed: all_tests, analyze, breakdown, count, entry_pages, filtered, funnel, "
+            "funnels, goal_value, goals, live, page_totals, pages, results, rollups, sites, tests",
             id="refused",
         ),
         pytest.param(
@@ -358,6 +376,10 @@ def test_error_reply_from_any_server_keeps_its_type_and_message():
         pytest.param(lambda c: c.filtered(), b'{"crawler": "1"}', id="filtered-string"),
         pytest.param(lambda c: c.filtered(), b"[1]", id="filtered-list"),
         pytest.param(lambda c: c.live(), b"1.5", id="live-float"),
+        pytest.param(lambda c: c.funnels(), b"[1]", id="funnels-row-number"),
+        pytest.param(lambda c: c.funnel("F"), b'[["a", 1.5]]', id="funnel-visitors-float"),
+        pytest.param(lambda c: c.funnel("F"), b'[["a"]]', id="funnel-short-row"),
+        pytest.param(lambda c: c.funnel("F"), b'{"a": 1}', id="funnel-object"),
     ],
 )
 def test_result_of_the_wrong_shape_is_a_malformed_reply_error(call, result):

@@ -445,7 +445,6 @@ def test_no_server_is_a_timeout_saying_what_to_check(capsys: pytest.CaptureFixtu
     ("argv", "message"),
     [
         pytest.param([], "the following arguments are required: EXPORT", id="no-export"),
-        pytest.param(["pages"], "argument EXPORT: invalid choice: 'pages'", id="no-pages-yet"),
         pytest.param(["analysis"], "the following arguments are required: --test", id="no-test"),
         pytest.param(["counts", "--format", "xml"], "argument --format: invalid choice", id="xml"),
         pytest.param(["counts", "--limit", "0"], "argument --limit: must be at least 1", id="0"),
@@ -470,7 +469,7 @@ def test_help_lists_the_exports(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert out.startswith("usage: manhattan-export")
     listed = [line.split()[0] for line in out.splitlines() if re.match(r" {4}\S", line)]
-    assert listed == list(EXPORTERS) == ["counts", "tests", "analysis"]
+    assert listed == list(EXPORTERS) == ["counts", "pages", "funnels", "tests", "analysis"]
 
 
 def test_output_nobody_reads_ends_quietly(

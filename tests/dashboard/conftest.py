@@ -7,13 +7,17 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
 from manhattan.analysis.plan import Plan
 from manhattan.backend.aggregate import Aggregator
+from manhattan.backend.funnels import parse_funnel
+from manhattan.backend.model import Rollup
+from manhattan.backend.pages import PageCounter
 from manhattan.backend.persistence import SQLStore
-from manhattan.backend.rollups import default_rollups
+from manhattan.backend.rollups import FunctionRollup, default_rollups
 from manhattan.client import Client
 from manhattan.server.service import QueryService, StoreQueries
 from manhattan.visitor.populations import weights_field
@@ -54,6 +58,35 @@ NOW = START + 7 * DAY
 """The query service's clock: the tests' age, for the days remaining."""
 
 
+EVIL_CAMPAIGN = "=1+2"
+"""A campaign a spreadsheet would take for a formula."""
+CHECKOUT = "Checkout"
+FUNNEL = f"{CHECKOUT}|viewed page>Added To Cart>Purchased"
+CUSTOM_ROLLUP = "plan"
+"""A custom rollup: "tagged" for visitors who came through a campaign."""
+
+
+def landing(i: int) -> str:
+    """The first page of visitor ``i``: the home page for most, a product
+    from a newsletter campaign for one in four, one in 25 from a campaign
+    named like a formula."""
+    if i % 25 == 0:
+        return f"/?utm_source=ads&utm_campaign={quote(EVIL_CAMPAIGN)}"
+    if i % 4 == 0:
+        return f"/products/{i % 7}?utm_source=newsletter&utm_medium=email&utm_campaign=spring"
+    return "/"
+
+
+def rollups() -> list[Rollup]:
+    """The built-in rollups and :data:`CUSTOM_ROLLUP`."""
+    tagged = FunctionRollup(
+        CUSTOM_ROLLUP,
+        lambda _, visit: "tagged" if "utm_source" in visit.url else "untagged",
+        per_visitor=True,
+    )
+    return [*default_rollups(), tagged]
+
+
 def visitors(people: int, days: int, seed: int = 7) -> list[Record]:
     """The records of ``people`` visitors over ``days`` days: each views a
     page, loads the pixel, is split into the button test (4 populations,
@@ -81,12 +114,16 @@ def visitors(people: int, days: int, seed: int = 7) -> list[Record]:
                 site,
                 f"203.0.113.{i % 250}",
                 "GET",
-                "/",
+                landing(i),
                 USER_AGENTS[i % 2],
                 REFERRERS[i % 3],
             )
         )
         records.append(pixel_record(at(1), vid, site))
+        if i % 2 == 0:
+            records.append(
+                page_record(at(1.5), vid, site, "203.0.113.9", "GET", "/cart", USER_AGENTS[0], "")
+            )
         color = list(colors)[rng.randrange(4)]
         records.append(split_record(at(2), vid, site, BUTTON, color, weights_field(colors)))
         records.append(split_record(at(3), vid, site, EVIL_TEST, evil[i % 2]))
@@ -118,9 +155,12 @@ def visitors(people: int, days: int, seed: int = 7) -> list[Record]:
 
 def fill(url: str, people: int = 600, days: int = 6) -> None:
     """Count the visitors' records with the real aggregator into the store at ``url``."""
-    aggregator = Aggregator(default_rollups())
+    funnels = [parse_funnel(FUNNEL)]
+    kept = rollups()
+    aggregator = Aggregator(kept, funnels=funnels, pages=PageCounter(kept))
     aggregator.add_all(visitors(people, days))
     with SQLStore(url) as store:
+        store.declare_funnels(funnels)
         store.commit(aggregator.drain())
 
 

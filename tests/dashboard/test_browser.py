@@ -2,7 +2,9 @@
 
 Skipped locally when either is missing; a failure when CI=true. Writes
 screenshots of a test's page to test-artifacts/dashboard-test-page.png
-(without a plan) and dashboard-experiment-page.png (a declared experiment).
+(without a plan) and dashboard-experiment-page.png (a declared experiment),
+of the Overview (dashboard-overview-page.png) and of a funnel per population
+of a test (dashboard-funnels-page.png); the run's summary names them.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from manhattan.analysis.wording import verdict
 from manhattan.dashboard import make_app, make_server
 from tests.dashboard.conftest import (
     BUTTON,
+    CHECKOUT,
     EVIL_POPULATION,
     EVIL_TEST,
     PLANNED,
@@ -29,6 +32,8 @@ from tests.dashboard.conftest import (
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 SCREENSHOT = ARTIFACTS / "dashboard-test-page.png"
 EXPERIMENT_SCREENSHOT = ARTIFACTS / "dashboard-experiment-page.png"
+OVERVIEW_SCREENSHOT = ARTIFACTS / "dashboard-overview-page.png"
+FUNNELS_SCREENSHOT = ARTIFACTS / "dashboard-funnels-page.png"
 
 
 @pytest.fixture(scope="module")
@@ -154,3 +159,80 @@ def test_an_experiment_page_leads_with_its_plan_progress_and_verdict(
     assert browser.save_screenshot(str(EXPERIMENT_SCREENSHOT))
     SCREENSHOTS.append(EXPERIMENT_SCREENSHOT)
     assert EXPERIMENT_SCREENSHOT.stat().st_size > 10_000
+
+
+def screenshot(browser: Any, path: Path) -> None:
+    """The whole page (as tall as its content) to ``path``, named in the summary."""
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(1400, max(1000, min(int(height) + 40, 6000)))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        assert browser.save_screenshot(str(path))
+    finally:
+        browser.set_window_size(1400, 1000)
+    SCREENSHOTS.append(path)
+    assert path.stat().st_size > 10_000
+
+
+def test_overview_page_shows_the_queries_numbers(
+    browser: Any, base_url: str, backend: Backend
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    load(browser, f"{base_url}/overview")
+    client = backend.client
+    live = browser.find_element(By.CSS_SELECTOR, '.tile[data-field="live"]')
+    assert "not available" in live.text  # the fixture's server only answers queries
+    visitors = browser.find_element(By.CSS_SELECTOR, '.tile[data-field="visitors"] strong')
+    assert visitors.text == f"{client.count('viewed page'):,}"
+    chart = browser.find_element(By.CSS_SELECTOR, 'figure[data-chart="daily"] svg.chart')
+    assert chart.size["width"] > 300  # drawn, not collapsed
+    for table, expected in (
+        ("pages", [row[0] for row in client.pages(limit=20)]),
+        ("entry_pages", [row[0] for row in client.entry_pages(limit=20)]),
+    ):
+        paths = browser.find_elements(
+            By.CSS_SELECTOR, f'section[data-table="{table}"] td[data-field="path"]'
+        )
+        assert [cell.text for cell in paths] == expected
+    campaigns = client.breakdown("utm_campaign", ["viewed page"], order="visitors", limit=10)
+    shown = browser.find_elements(
+        By.CSS_SELECTOR, 'section[data-table="utm_campaign"] td[data-field="bucket"]'
+    )
+    assert sorted(cell.text for cell in shown) == sorted(campaigns)
+    # Every table has its CSV link, visible next to its heading.
+    sections = browser.find_elements(By.CSS_SELECTOR, "section[data-table]")
+    assert len(sections) == 8
+    for section in sections:
+        link = section.find_element(By.CSS_SELECTOR, "h2 a.csv")
+        assert link.is_displayed()
+        assert "/overview.csv?table=" in link.get_attribute("href")
+    screenshot(browser, OVERVIEW_SCREENSHOT)
+
+
+def test_funnels_page_splits_by_a_test_chosen_in_its_form(
+    browser: Any, base_url: str, backend: Backend
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    load(browser, f"{base_url}/funnels")
+    steps = backend.client.funnel(CHECKOUT)
+    bars = browser.find_elements(By.CSS_SELECTOR, "svg.funnel g.step rect.bar")
+    assert len(bars) == len(steps)
+    widths = [bar.size["width"] for bar in bars]
+    assert widths == sorted(widths, reverse=True)  # fewer reach each later step
+    assert widths[0] > 300
+    Select(browser.find_element(By.NAME, "test")).select_by_value(BUTTON)
+    browser.find_element(By.CSS_SELECTOR, "form.choose button").click()
+    populations = next(t for t in backend.client.tests() if t["name"] == BUTTON)["populations"]
+    figures = browser.find_elements(By.CSS_SELECTOR, "figure[data-population]")
+    assert [figure.get_attribute("data-population") for figure in figures] == populations
+    for figure, population in zip(figures, populations, strict=True):
+        counts = backend.client.funnel(CHECKOUT, (BUTTON, population))
+        groups = figure.find_elements(By.CSS_SELECTOR, "g.step")
+        assert [int(g.get_attribute("data-value")) for g in groups] == [n for _, n in counts]
+    assert "test=Button+color" in browser.current_url
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert errors == [], errors
+    screenshot(browser, FUNNELS_SCREENSHOT)

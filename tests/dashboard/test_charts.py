@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from manhattan.dashboard.charts import interval_bar, line_chart
+from manhattan.dashboard.charts import funnel_chart, interval_bar, line_chart
 
 SVG = "{http://www.w3.org/2000/svg}"
 EVIL = '<script>alert(1)</script>"><img onerror=x>'
@@ -81,3 +81,28 @@ def test_line_chart_of_one_label_and_of_nothing() -> None:
     empty = parse(line_chart([], {}, title="t"))
     assert empty.findall(f"{SVG}circle") == []
     assert empty.findall(f"{SVG}polyline") == []
+
+
+def test_funnel_chart_draws_a_bar_per_step_on_scale() -> None:
+    svg = parse(funnel_chart([EVIL, "b", "c"], [200, 50, 0], title="f <1>", width=350))
+    assert svg.findtext(f"{SVG}title") == "f <1>"
+    steps = svg.findall(f"{SVG}g")
+    assert [g.get("data-step") for g in steps] == [EVIL, "b", "c"]
+    assert [g.get("data-value") for g in steps] == ["200", "50", "0"]
+    # 200 wide of plot (350 minus the 150 of text), a quarter, and a sliver.
+    widths = [float(g.find(f"{SVG}rect").get("width", "")) for g in steps]  # type: ignore[union-attr]
+    assert widths == [200.0, 50.0, 1.0]
+    labels = [g.findtext(f"{SVG}text[@class='legend']") for g in steps]
+    assert labels == [
+        "200 \N{MIDDLE DOT} 100.0%",
+        "50 \N{MIDDLE DOT} 25.0%",
+        "0 \N{MIDDLE DOT} 0.0%",
+    ]
+    assert steps[0].findtext(f"{SVG}text[@class='step-name']") == EVIL
+
+
+def test_funnel_chart_of_nobody_and_of_no_steps() -> None:
+    nobody = parse(funnel_chart(["a", "b"], [0, 0], title="t"))
+    labels = [t.text for t in nobody.findall(f"{SVG}g/{SVG}text[@class='legend']")]
+    assert labels == ["0 \N{MIDDLE DOT} \N{EN DASH}"] * 2
+    assert parse(funnel_chart([], [], title="t")).findall(f"{SVG}g") == []

@@ -190,9 +190,15 @@ def test_query_methods_are_exactly_the_read_only_queries():
                 "tests",
                 "analyze",
                 "sites",
+                "rollups",
                 "breakdown",
                 "filtered",
                 "live",
+                "pages",
+                "entry_pages",
+                "page_totals",
+                "funnels",
+                "funnel",
             }
         )
         == QUERY_METHODS

@@ -347,7 +347,7 @@ def t_sf(t: float, df: float) -> float:
 
 
 def t_two_sided(t: float, df: float) -> float:
-    """The two-sided p-value P(|T| >= |t|) for Student's t with ``df`` degrees of freedom."""
+    """The two-sided p-value ``P(|T| >= |t|)`` for Student's t with ``df`` degrees of freedom."""
     t = _real("t", t)
     return min(1.0, 2.0 * t_sf(abs(t), df))
 

@@ -23,6 +23,10 @@ What is counted follows Manhattan 0.3's backend:
 - Values add up per goal hit; the sum of squares of per-visitor value
   totals is kept for the experiment statistics.
 - Complex goals as :mod:`manhattan.backend.complexgoals` describes.
+- Ordered funnels as :mod:`manhattan.backend.funnels` describes: each step
+  reached is a conversion of its step goal.
+- Pages: each counted page record is told to ``pages``, a
+  :class:`~manhattan.backend.pages.PageCounter`, if given.
 - Live visitors: each event of a visitor who loaded the pixel (and the
   pixel itself) is told to ``live``, a
   :class:`~manhattan.backend.live.LiveVisitors`, if given.
@@ -48,6 +52,7 @@ from manhattan.backend.fields import (
     visit_of,
     weights_of,
 )
+from manhattan.backend.funnels import Funnel, advance, funnel_index, standing
 from manhattan.backend.live import LiveVisitors
 from manhattan.backend.model import (
     ALL_SITES,
@@ -61,6 +66,7 @@ from manhattan.backend.model import (
     Rollup,
     TestInfo,
 )
+from manhattan.backend.pages import PageCounter
 from manhattan.backend.plans import Experiments, plan_of
 from manhattan.backend.state import BOT, HUMAN, MULTIPLE_SITES, Buckets, VisitorState
 from manhattan.backend.timedbuckets import TimedBuckets
@@ -73,6 +79,7 @@ from manhattan.records.layout import (
     GOAL_VALUE_TYPE,
     KIND_FIELD,
     PAGE,
+    PAGE_URL,
     PAGE_USER_AGENT,
     PIXEL,
     SPLIT,
@@ -153,7 +160,9 @@ class Aggregator:
     fetches stored states of visitors not in the cache (the caller may also
     :meth:`adopt` them in bulk ahead of time); ``capacity`` bounds the
     number of visitor states kept in memory between flushes; ``live``
-    is told of every counted event of a human visitor.
+    is told of every counted event of a human visitor; ``funnels`` are
+    the declared funnels (``ValueError`` for two of one name, or one named
+    like a complex goal).
     """
 
     def __init__(
@@ -165,6 +174,8 @@ class Aggregator:
         loader: Loader = _no_stored_state,
         capacity: int = 50_000,
         live: LiveVisitors | None = None,
+        funnels: Iterable[Funnel] = (),
+        pages: PageCounter | None = None,
     ) -> None:
         if not rollups:
             raise ValueError("at least one rollup is needed")
@@ -177,10 +188,17 @@ class Aggregator:
         self.names = names
         self.complex_goals = tuple(complex_goals)
         self._complex_index = index_by_goal(self.complex_goals)
+        self.funnels = tuple(funnels)
+        self._funnel_index = funnel_index(self.funnels, (g.name for g in self.complex_goals))
+        if self._funnel_index:
+            # Only then does a conversion look for funnel steps: without
+            # funnels, counting costs not one lookup more.
+            self._convert = self._convert_and_advance  # type: ignore[method-assign]
         self.is_crawler = is_crawler
         self.loader = loader
         self.capacity = capacity
         self.live = live
+        self.pages = pages
         timed = TimedBuckets(self.rollups)
         self._timed = timed.indexes
         self._timed_buckets = timed.buckets
@@ -189,6 +207,9 @@ class Aggregator:
         self._stored: dict[str, str | None] = {}
         self._dirty: set[str] = set()
         self._counts: dict[tuple[str, str, int, str, str, str], list[float]] = {}
+        # First marks without a value, (buckets, sites, goal, test, population)
+        # -> visitors: added to _counts by drain (see _mark).
+        self._fresh: dict[tuple[Buckets, tuple[int, ...], str, str, str], int] = {}
         self._goals: dict[str, GoalInfo] = {}
         self._tests: dict[str, TestInfo] = {}
         self.experiments = Experiments()
@@ -226,6 +247,13 @@ class Aggregator:
         and after each commit, for what other workers counted); the
         earliest of two is kept."""
         self.experiments.adopt_ended(ended)
+
+    def refresh_pages(self) -> None:
+        """Let the page counter learn the paths the store holds (before
+        counting, and after each commit): see
+        :meth:`~manhattan.backend.pages.PathCap.refresh`."""
+        if self.pages is not None:
+            self.pages.refresh()
 
     def _state(self, visitor_id: str) -> VisitorState:
         visitors = self.visitors
@@ -387,6 +415,8 @@ class Aggregator:
             self.experiments.leave_ended(state, timestamp)
         if kind == PAGE:
             self._convert(state, VIEWED_PAGE, None, timestamp, site, timed)
+            if self.pages is not None:
+                self.pages.view(state, record[PAGE_URL], timestamp, site, timed)
         elif kind == GOAL:
             goal = record[GOAL_NAME]
             info = self._note_goal(goal, timestamp)
@@ -441,10 +471,14 @@ class Aggregator:
                 info.crossovers += 1
             return
         buckets = self._buckets(state, timestamp, timed)
+        # Entering a population part-way through funnels: see funnels.standing.
+        reached = standing(state.funnels, self.funnels, timestamp) if known is None else ()
         for mark_site, counter_sites in self._sites(state, site):
             self._mark(
                 state, IMPRESSION, test, population, mark_site, counter_sites, buckets, None
             )
+            for goal in reached:
+                self._mark(state, goal, test, population, mark_site, counter_sites, buckets, None)
 
     # Counting
 
@@ -529,6 +563,31 @@ class Aggregator:
                 if step(state, complex_goal, goal, site, buckets, self._counts, self.names):
                     # Listed among the goals (goals(), the dashboard) once reached.
                     self._note_goal(complex_goal.name, timestamp)
+                    if self._funnel_index:
+                        self._convert_and_advance(
+                            state, complex_goal.name, None, timestamp, site, timed, False
+                        )
+
+    def _convert_and_advance(
+        self,
+        state: VisitorState,
+        goal: str,
+        value: float | None,
+        timestamp: float,
+        site: int,
+        timed: tuple[str, ...],
+        convert: bool = True,
+    ) -> None:
+        """:meth:`_convert` (unless ``convert`` is false: a complex goal,
+        counted already), then the funnel steps ``goal`` makes the visitor
+        reach, each converted in turn (a step may be another funnel's)."""
+        if convert:
+            Aggregator._convert(self, state, goal, value, timestamp, site, timed)
+        steps = self._funnel_index.get(goal)
+        if steps:
+            for reached in advance(state.funnels, steps, timestamp):
+                self._note_goal(reached, timestamp)
+                self._convert_and_advance(state, reached, None, timestamp, site, timed)
 
     def _mark(
         self,
@@ -549,14 +608,35 @@ class Aggregator:
             totals = state.totals[key] = [0.0] * len(buckets)
         counts = self._counts
         names = self.names
+        if totals is None:
+            # No value (the usual case): each fresh bucket adds a visitor, the
+            # others nothing. Every rollup costs this loop a turn per mark...
+            if last is None:
+                # ...so a first mark, where every bucket is fresh, is one
+                # update here, and its rollups' turns are taken once per
+                # distinct buckets when the batch is drained.
+                fresh_key = (buckets, counter_sites, goal, test, population)
+                self._fresh[fresh_key] = self._fresh.get(fresh_key, 0) + 1
+                return
+            for i, bucket in enumerate(buckets):
+                if last is not None and last[i] == bucket:
+                    continue
+                name = names[i]
+                for site in counter_sites:
+                    counter_key = (name, bucket, site, goal, test, population)
+                    counter = counts.get(counter_key)
+                    if counter is None:
+                        counts[counter_key] = [1, 0.0, 0.0]
+                    else:
+                        counter[0] += 1
+            return
         for i, bucket in enumerate(buckets):
             fresh = last is None or last[i] != bucket
             if fresh:
-                if totals is not None:
-                    totals[i] = 0.0  # a new bucket: the visitor's total in it starts afresh
+                totals[i] = 0.0  # a new bucket: the visitor's total in it starts afresh
             elif value is None:
                 continue
-            if value is not None and totals is not None:
+            if value is not None:
                 before = totals[i]
                 totals[i] = before + value
                 square = value * (2 * before + value)
@@ -578,6 +658,16 @@ class Aggregator:
 
         Commit the batch, then call :meth:`evict`.
         """
+        counts, names = self._counts, self.names
+        for (buckets, sites, goal, test, population), visitors in self._fresh.items():
+            for name, bucket in zip(names, buckets, strict=True):
+                for site in sites:
+                    counter = counts.get((name, bucket, site, goal, test, population))
+                    if counter is None:
+                        counts[(name, bucket, site, goal, test, population)] = [visitors, 0.0, 0.0]
+                    else:
+                        counter[0] += visitors
+        self._fresh = {}
         batch = Batch(
             counts={CounterKey._make(key): value for key, value in self._counts.items()},
             goals=self._goals,
@@ -588,6 +678,8 @@ class Aggregator:
             filtered={reason: count for reason, count in self.filtered.items() if count},
             pointer=pointer,
         )
+        if self.pages is not None:
+            batch.pages, batch.page_paths = self.pages.drain()
         self._counts, self._goals, self._tests = {}, {}, {}
         self.experiments.drained()
         self._dirty = set()

@@ -97,6 +97,16 @@ class CounterKey(NamedTuple):
     population: str
 
 
+class PageKey(NamedTuple):
+    """One counted slice of the page dimension (see :mod:`manhattan.backend.pages`):
+    ``site`` is :data:`ALL_SITES` for all sites together."""
+
+    rollup: str
+    bucket: str
+    site: int
+    path: str
+
+
 @dataclass
 class GoalInfo:
     """What is known of a goal: its value type and format (last non-empty
@@ -156,7 +166,9 @@ class Batch:
     is where the log reader resumes (``None``: unchanged); ``pointers`` are
     further reader positions by name (one per stream partition), stored in
     the same transaction so that workers owning different partitions of one
-    database each keep their own.
+    database each keep their own. ``pages`` are deltas to add of ``[page
+    views, visitors, entries]``; ``page_paths`` the ``(site, day, path)``
+    the cap of paths per site per day admitted (kept once each).
     """
 
     counts: dict[CounterKey, list[float]] = field(default_factory=dict)
@@ -168,6 +180,8 @@ class Batch:
     filtered: dict[str, int] = field(default_factory=dict)
     pointer: str | None = None
     pointers: dict[str, str] = field(default_factory=dict)
+    pages: dict[PageKey, list[int]] = field(default_factory=dict)
+    page_paths: set[tuple[int, str, str]] = field(default_factory=set)
 
     def __bool__(self) -> bool:
         return bool(
@@ -180,6 +194,8 @@ class Batch:
             or self.filtered
             or self.pointer is not None
             or self.pointers
+            or self.pages
+            or self.page_paths
         )
 
 
@@ -274,6 +290,11 @@ class Queries(Protocol):
         """The ids of the sites with counts, in order."""
         ...
 
+    def rollups(self) -> list[str]:
+        """The keys of the rollups with counts, sorted: the built-in ones the
+        server keeps and any custom ones (what ``rollup_key`` may name)."""
+        ...
+
     def filtered(self) -> dict[str, int]:
         """Events not counted so far, by reason: ``"awaiting pixel"`` (held
         until the visitor's browser loads the tracking pixel; a visitor who
@@ -308,6 +329,57 @@ class Queries(Protocol):
         counting server answers it from memory
         (:mod:`manhattan.backend.live`), not the store: a ``--query-only``
         server refuses it, and a replay of old logs shows 0."""
+        ...
+
+    def pages(
+        self,
+        site_id: int | None = None,
+        rollup_key: str = "all",
+        bucket_id: Any = 0,
+        limit: int = 50,
+    ) -> list[tuple[str, int, int]]:
+        """``[(path, page views, visitors), ...]`` in one bucket of a page
+        rollup, most viewed first (ties by path); ``"(other)"`` holds the
+        paths beyond the cap per site per day (see
+        :mod:`manhattan.backend.pages`). A rollup pages are not kept for
+        is a :class:`QueryError` naming those they are."""
+        ...
+
+    def entry_pages(
+        self,
+        site_id: int | None = None,
+        rollup_key: str = "all",
+        bucket_id: Any = 0,
+        limit: int = 50,
+    ) -> list[tuple[str, int]]:
+        """``[(path, visits that began on it), ...]``, most first (ties by path)."""
+        ...
+
+    def page_totals(
+        self, site_id: int | None = None, rollup_key: str = "day"
+    ) -> list[tuple[str, int]]:
+        """``[(bucket, page views), ...]`` of every bucket of a page rollup,
+        oldest first."""
+        ...
+
+    def funnels(self) -> list[dict[str, Any]]:
+        """Every declared funnel (``manhattan-server --funnel``) as
+        ``{"name": str, "steps": [str, ...], "within": float | None}``
+        (the window in seconds), in declaration order."""
+        ...
+
+    def funnel(
+        self,
+        name: str,
+        variant: Variant | None = None,
+        rollup_key: str = "all",
+        bucket_id: Any = 0,
+        site_id: int | None = None,
+    ) -> list[tuple[str, int]]:
+        """``[(step, visitors who reached it in order), ...]`` of the funnel
+        ``name`` (see :mod:`manhattan.backend.funnels`); each step is also
+        the goal ``f"{name}: {step}"``. An unknown funnel is a
+        :class:`QueryError` with the closest declared names."""
         ...
 
 

@@ -54,6 +54,48 @@ class ComplexMark:
         self.variants: list[list[str]] = []
 
 
+class PageMarks:
+    """A visitor's page views (see :mod:`manhattan.backend.pages`): when
+    the last one was (visits end after a gap), the one site they were on
+    or :data:`MULTIPLE_SITES`, and the page-rollup buckets each path was
+    last counted in (at most ``pages.MAX_VISITOR_PATHS``, the one counted
+    longest ago first)."""
+
+    __slots__ = ("last", "marks", "site")
+
+    def __init__(self) -> None:
+        self.last: float | None = None
+        self.site: int | None = None
+        self.marks: dict[str, tuple[str, ...]] = {}
+
+    def to_data(self) -> list[Any]:
+        """``[last, site, [[buckets, [path, ...]], ...]]``: the marks as runs
+        of paths with the same buckets, in order (each tuple stored once:
+        page states are read and written on every flush)."""
+        runs: list[list[Any]] = []
+        previous: tuple[str, ...] | None = None
+        for path, buckets in self.marks.items():
+            if buckets != previous:
+                runs.append([buckets, []])
+                previous = buckets
+            runs[-1][1].append(path)
+        return [self.last, self.site, runs]
+
+    @classmethod
+    def from_data(cls, data: Any) -> PageMarks:
+        """The marks :meth:`to_data` gave (``ValueError``, ``TypeError``...
+        for anything else)."""
+        last, site, runs = data
+        pages = cls()
+        pages.last = None if last is None else float(last)
+        pages.site = None if site is None else int(site)
+        for buckets, paths in runs:
+            shared = tuple(map(str, buckets))
+            for path in paths:
+                pages.marks[str(path)] = shared
+        return pages
+
+
 class Memo:
     """What the aggregator derives from a visitor's state to skip work.
 
@@ -99,9 +141,11 @@ class VisitorState:
     __slots__ = (
         "complex",
         "crossed",
+        "funnels",
         "held",
         "marks",
         "memo",
+        "pages",
         "site",
         "status",
         "tests",
@@ -126,6 +170,9 @@ class VisitorState:
         # The visitor's value total in each of those buckets, for goals with values.
         self.totals: dict[MarkKey, list[float]] = {}
         self.complex: dict[str, ComplexMark] = {}
+        # Per funnel: [steps reached, step 1's time] (see manhattan.backend.funnels).
+        self.funnels: dict[str, list[float]] = {}
+        self.pages: PageMarks | None = None
         self.memo = Memo()
 
     def to_json(self) -> str:
@@ -150,6 +197,10 @@ class VisitorState:
                 name: [mark.flag, mark.reached, mark.buckets, mark.sites, mark.variants]
                 for name, mark in self.complex.items()
             }
+        if self.funnels:
+            data["f"] = self.funnels
+        if self.pages is not None:
+            data["p"] = self.pages.to_data()
         text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
         if not text.isascii():
             try:
@@ -185,6 +236,10 @@ class VisitorState:
                 mark.flag, mark.reached, mark.buckets = Stage(flag), reached, buckets
                 mark.sites, mark.variants = sites, variants
                 state.complex[name] = mark
+            for name, (reached, start) in data.get("f", {}).items():
+                state.funnels[str(name)] = [int(reached), float(start)]
+            if "p" in data:
+                state.pages = PageMarks.from_data(data["p"])
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise ValueError(f"not a stored visitor state: {exc}") from None
         return state

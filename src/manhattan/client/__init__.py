@@ -237,6 +237,11 @@ class Client:
         """The ids of the sites with counts, in order."""
         return _convert("sites", _integers, self.call("sites"))
 
+    def rollups(self) -> list[str]:
+        """The keys of the rollups with counts, sorted (see
+        :meth:`manhattan.backend.model.Queries.rollups`)."""
+        return _convert("rollups", _texts, self.call("rollups"))
+
     def filtered(self) -> dict[str, int]:
         """Events not counted so far, by reason (``"awaiting pixel"``,
         ``"crawler"``...; see :meth:`manhattan.backend.model.Queries.filtered`)."""
@@ -264,6 +269,55 @@ class Client:
         last ``minutes`` (1 to 60), on ``site_id`` or on any site (see
         :meth:`manhattan.backend.model.Queries.live`)."""
         return _convert("live", _integer, self.call("live", minutes, site_id))
+
+    def funnels(self) -> list[dict[str, Any]]:
+        """Every declared funnel as ``{"name", "steps", "within"}`` (the
+        window in seconds or ``None``), in declaration order."""
+        return _convert("funnels", _records, self.call("funnels"))
+
+    def funnel(
+        self,
+        name: str,
+        variant: Variant | None = None,
+        rollup_key: str = "all",
+        bucket_id: Any = 0,
+        site_id: int | None = None,
+    ) -> list[tuple[str, int]]:
+        """``[(step, visitors who reached it in order), ...]`` of funnel
+        ``name`` (see :meth:`manhattan.backend.model.Queries.funnel`)."""
+        result = self.call("funnel", name, variant, rollup_key, bucket_id, site_id)
+        return _convert("funnel", _named_counts, result)
+
+    def pages(
+        self,
+        site_id: int | None = None,
+        rollup_key: str = "all",
+        bucket_id: Any = 0,
+        limit: int = 50,
+    ) -> list[tuple[str, int, int]]:
+        """``[(path, page views, visitors), ...]``, most viewed first; paths
+        beyond the server's cap per site per day are ``"(other)"`` (see
+        :meth:`manhattan.backend.model.Queries.pages`)."""
+        result = self.call("pages", site_id, rollup_key, bucket_id, limit)
+        return _convert("pages", _page_rows, result)
+
+    def entry_pages(
+        self,
+        site_id: int | None = None,
+        rollup_key: str = "all",
+        bucket_id: Any = 0,
+        limit: int = 50,
+    ) -> list[tuple[str, int]]:
+        """``[(path, visits that began on it), ...]``, most first."""
+        result = self.call("entry_pages", site_id, rollup_key, bucket_id, limit)
+        return _convert("entry_pages", _named_counts, result)
+
+    def page_totals(
+        self, site_id: int | None = None, rollup_key: str = "day"
+    ) -> list[tuple[str, int]]:
+        """``[(bucket, page views), ...]`` of a page rollup, oldest first."""
+        result = self.call("page_totals", site_id, rollup_key)
+        return _convert("page_totals", _named_counts, result)
 
     def close(self) -> None:
         """Close the connection; a later call opens a new one."""
@@ -381,6 +435,22 @@ def _test_rows(value: Any) -> list[tuple[str, float, float]]:
     return rows
 
 
+def _page_rows(value: Any) -> list[tuple[str, int, int]]:
+    rows = []
+    for row in _list(value):
+        path, views, visitors = _list(row)
+        rows.append((_text(path), _integer(views), _integer(visitors)))
+    return rows
+
+
+def _named_counts(value: Any) -> list[tuple[str, int]]:
+    rows = []
+    for row in _list(value):
+        name, number = _list(row)
+        rows.append((_text(name), _integer(number)))
+    return rows
+
+
 def _result_table(value: Any) -> dict[str, list[float]]:
     if not isinstance(value, dict):
         raise TypeError(value)
@@ -389,6 +459,10 @@ def _result_table(value: Any) -> dict[str, list[float]]:
 
 def _integers(value: Any) -> list[int]:
     return [_integer(item) for item in _list(value)]
+
+
+def _texts(value: Any) -> list[str]:
+    return [_text(item) for item in _list(value)]
 
 
 def _counts(value: Any) -> dict[str, int]:

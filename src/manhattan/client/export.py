@@ -12,6 +12,12 @@ so that a new one (pages, funnels) is one entry more.
   each site), rollup, bucket, test population (none, then each test's) and
   goal: the visitors who converted, their value total and the goal's value
   by its value type (as ``goal_value()`` answers it).
+- ``pages``: per site, page rollup, bucket and path: page views, visitors
+  and entries (:mod:`manhattan.client.exportpages`).
+- ``funnels``: per funnel, site, test population (none, then each of
+  every ``--test``'s) and step: the visitors who reached it in order, and
+  their share of step 1's and of the previous step's
+  (:mod:`manhattan.client.funnels`).
 - ``tests``: per test, population and goal (rollup ``all``): the
   population's visitors, conversions, the conversion rate and the values.
 - ``analysis``: per test, goal and population, the analysis's figures
@@ -43,6 +49,8 @@ from typing import Any, TextIO
 from manhattan import _cli
 from manhattan.analysis.types import Analysis, Lift
 from manhattan.client import Client, ServerError
+from manhattan.client.exportpages import PAGE_COLUMNS, page_flags, page_rows
+from manhattan.client.funnels import FUNNEL_COLUMNS, funnel_flags, funnel_rows
 from manhattan.client.options import add_connection_flags, end_broken_pipe, open_client
 from manhattan.records.vocabulary import (
     IMPRESSION,
@@ -386,6 +394,18 @@ EXPORTERS: dict[str, Exporter] = {
         COUNT_COLUMNS,
         _count_flags,
         count_rows,
+    ),
+    "pages": Exporter(
+        "page views, visitors and entries per site, page rollup bucket and path",
+        PAGE_COLUMNS,
+        page_flags,
+        page_rows,
+    ),
+    "funnels": Exporter(
+        "visitors per funnel step, site and test population, with step-to-step rates",
+        FUNNEL_COLUMNS,
+        funnel_flags,
+        funnel_rows,
     ),
     "tests": Exporter(
         "visitors, conversions, rates and values per test population and goal",

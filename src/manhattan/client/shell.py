@@ -3,7 +3,9 @@
 With a command it answers one question and exits instead (status 0, or 1
 with what to check when the server does not answer): ``ping`` checks that
 the server answers, ``filtered`` lists the events the server read and did
-not count, by reason, ``live`` says how many visitors are on the site now.
+not count, by reason, ``live`` says how many visitors are on the site now,
+``pages`` lists the most viewed pages (or, with ``--entry``, entry pages),
+``funnel NAME`` shows a funnel's steps (without a name, lists the funnels).
 Each command is one entry of :data:`COMMANDS`.
 """
 
@@ -22,6 +24,7 @@ from manhattan import _cli
 from manhattan.backend.live import DEFAULT_MINUTES, MAX_MINUTES, MIN_MINUTES
 from manhattan.backend.model import QUERY_NAMES, Queries
 from manhattan.client import Client, ServerError
+from manhattan.client.funnels import add_funnel_arguments, funnel_command
 from manhattan.client.options import add_connection_flags, end_broken_pipe, open_client
 from manhattan.exceptions import QueryError
 
@@ -131,6 +134,44 @@ def live(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_pages_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--site", type=_cli.whole_number(0), help="one site's pages (default: all sites)"
+    )
+    parser.add_argument("--rollup", default="all", help="a page rollup (default all)")
+    parser.add_argument(
+        "--bucket", default="0", help="its bucket, e.g. 2026-12-01 for --rollup day (default 0)"
+    )
+    parser.add_argument(
+        "--limit", type=_cli.whole_number(1), default=20, help="rows shown (default 20)"
+    )
+    parser.add_argument(
+        "--entry", action="store_true", help="entry pages (the first page of each visit)"
+    )
+
+
+def pages(client: Client, args: argparse.Namespace) -> int:
+    """Print the most viewed pages (or entry pages), most first; the exit status."""
+    rows: Sequence[tuple[Any, ...]]
+    try:
+        if args.entry:
+            rows = client.entry_pages(args.site, args.rollup, args.bucket, args.limit)
+        else:
+            rows = client.pages(args.site, args.rollup, args.bucket, args.limit)
+    except (TimeoutError, ServerError, QueryError) as exc:
+        print(f"manhattan-client: {exc}", file=sys.stderr)
+        return 1
+    if not rows:
+        print("no page views counted here yet")
+    elif args.entry:
+        print(f"{'visits':>14}  path")
+    else:
+        print(f"{'views':>14}  {'visitors':>10}  path")
+    for path, *numbers in rows:
+        print("  ".join(f"{n:>{14 if i == 0 else 10},}" for i, n in enumerate(numbers)), path)
+    return 0
+
+
 def _no_arguments(parser: argparse.ArgumentParser) -> None:
     """A command that takes no flags of its own."""
 
@@ -155,6 +196,16 @@ COMMANDS: dict[str, Command] = {
         "the visitors seen in the last minutes (30 by default), and exit",
         _add_live_arguments,
         live,
+    ),
+    "pages": Command(
+        "the most viewed pages, with visitors (or entry pages with --entry), and exit",
+        _add_pages_arguments,
+        pages,
+    ),
+    "funnel": Command(
+        "a funnel's visitors per step, with step-to-step rates (no NAME: the funnels), and exit",
+        add_funnel_arguments,
+        funnel_command,
     ),
 }
 

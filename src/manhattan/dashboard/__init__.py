@@ -15,10 +15,15 @@ Run it with ``manhattan-dashboard --connect tcp://127.0.0.1:5555 --listen
     server.server_close()
 
 ``app`` is a plain WSGI app: mount it under a prefix of your own app (links
-follow ``SCRIPT_NAME``). Pages: ``/`` (the tests, newest first, with a
-verdict each), ``/test?name=...`` (one test's analysis and daily chart),
-``/goals?rollup=day|week|month|browser|referrer|all``; each takes
-``site=<id>`` when the server counts several sites.
+follow ``SCRIPT_NAME``). Pages: ``/overview`` (visitors and page views per
+day, live visitors, top and entry pages, sources, campaigns, browsers),
+``/`` or ``/tests`` (the tests, newest first, with a verdict each),
+``/test?name=...`` (one test's analysis and daily chart),
+``/goals?rollup=day|week|month|browser|referrer|all|<any rollup the server
+counts>``, ``/funnels?name=...&test=...`` (a funnel's steps, per population
+of a test); each takes ``site=<id>`` when the server counts several sites.
+Every table downloads as CSV from the page's path + ``.csv`` with
+``table=<name>`` (the links under each table).
 """
 
 from __future__ import annotations

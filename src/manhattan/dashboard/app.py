@@ -16,7 +16,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple, TypeAlias
 from urllib.parse import urlencode
 
 import zmq
@@ -25,7 +25,7 @@ from webob import Request, Response
 
 from manhattan.client import Client, ServerError
 from manhattan.dashboard import DEFAULT_WAIT as DEFAULT_WAIT
-from manhattan.dashboard import formats, views
+from manhattan.dashboard import formats, overview, views
 from manhattan.dashboard.auth import BasicAuth, credentials
 from manhattan.dashboard.params import (
     ParameterError,
@@ -35,6 +35,7 @@ from manhattan.dashboard.params import (
     required_param,
     site_param,
 )
+from manhattan.dashboard.tables import Table, filename, to_csv
 
 logger = logging.getLogger("manhattan.dashboard")
 
@@ -64,6 +65,8 @@ _templates.filters.update(
     number=formats.number,
     p_value=formats.p_value,
     timestamp=formats.timestamp,
+    cell=formats.cell,
+    duration=formats.duration,
 )
 
 
@@ -170,21 +173,27 @@ class Dashboard:
             )
             response.headers["Allow"] = "GET, HEAD"
             return response
-        route = ROUTES.get(request.path_info)
-        if route is None:
+        path = request.path_info
+        route = PAGES.get(path) or DOWNLOADS.get(path)
+        if route is None and path != STYLESHEET:
             return self._page(
                 request,
                 "error.html",
                 404,
                 title="Not found",
-                message=f"There is no page at {request.path_info}.",
+                message=f"There is no page at {path}.",
             )
         try:
             try:
                 items = list(request.GET.items())
             except UnicodeDecodeError:
                 raise ParameterError("the query string is not valid UTF-8") from None
-            return route(self, request, items)
+            if route is None:
+                return self.css(items)
+            if path in DOWNLOADS:
+                return self._download(route, items)
+            shown = route(self, items)
+            return self._page(request, shown.template, shown.status, **shown.context)
         except ParameterError as exc:
             return self._page(request, "error.html", 400, title="Bad request", message=str(exc))
         except UnknownNameError as exc:
@@ -241,7 +250,15 @@ class Dashboard:
             query = {k: v for k, v in params.items() if v is not None and v != ""}
             return base + path + ("?" + urlencode(query) if query else "")
 
-        html = _templates.get_template(template).render(url=url, request=request, **context)
+        # A page's tables download from its path + ".csv", with its parameters.
+        path = request.path_info if request.path_info not in ("", "/") else "/tests"
+
+        def download(table: str) -> str:
+            return url(f"{path}.csv", table=table, **context.get("query", {}))
+
+        html = _templates.get_template(template).render(
+            url=url, download=download, request=request, **context
+        )
         response = Response(html, status=status, content_type="text/html", charset="utf-8")
         response.headers["Cache-Control"] = "no-store"
         response.headers.update(SECURITY_HEADERS)
@@ -253,67 +270,161 @@ class Dashboard:
         sites = self._client().sites()
         return sites, site_param(params.get("site"), sites)
 
-    def tests(self, request: Request, items: list[tuple[str, str]]) -> Response:
+    def _download(self, route: PageView, items: list[tuple[str, str]]) -> Response:
+        """One table of a page as CSV: the page's parameters, and ``table``
+        naming which."""
+        names = [value for name, value in items if name == "table"]
+        if len(names) > 1:
+            raise ParameterError("query parameter 'table' is given more than once")
+        name = required_param("table", names[0] if names else None, "table")
+        shown = route(self, [(key, value) for key, value in items if key != "table"])
+        tables: dict[str, Table] = shown.context.get("tables", {})
+        table = tables.get(name)
+        if table is None:
+            listed = ", ".join(tables) or "none"
+            raise UnknownNameError(f"no table named {name!r} on this page (its tables: {listed})")
+        parts = [*shown.context["file"], table.name]
+        site = shown.context.get("site")
+        if site is not None:
+            parts.append(f"site-{site}")
+        response = Response(to_csv(table), content_type="text/csv", charset="utf-8")
+        response.headers["Content-Disposition"] = f'attachment; filename="{filename(parts)}"'
+        response.headers["Cache-Control"] = "no-store"
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    def tests(self, items: list[tuple[str, str]]) -> Shown:
         """The tests, newest first, with their verdicts."""
         params = read_params(items, ["site"])
         sites, site = self._site(params)
         client = self._client()
         page = views.tests_page(client, client.tests(), site)
-        return self._page(request, "tests.html", page="tests", sites=sites, site=site, **page)
+        return Shown(
+            "tests.html",
+            dict(
+                page="tests",
+                sites=sites,
+                site=site,
+                query={"site": site},
+                file=["tests"],
+                tables=views.tests_tables(page),
+                **page,
+            ),
+        )
 
-    def test(self, request: Request, items: list[tuple[str, str]]) -> Response:
+    def test(self, items: list[tuple[str, str]]) -> Shown:
         """One test's analysis and daily chart."""
         params = read_params(items, ["name", "site"])
         sites, site = self._site(params)
         client = self._client()
         # The server refuses a name it never counted, suggesting the closest.
         name = required_param("name", params.get("name"), "test")
+        context: dict[str, Any] = {
+            "page": "test",
+            "sites": sites,
+            "site": site,
+            "name": name,
+            "site_keep": {"name": name},
+            "query": {"name": name, "site": site},
+            "file": ["test", name],
+        }
         try:
             page = views.test_page(client, name, site)
         except ServerError as exc:
             if not views.no_data(exc):
                 raise
-            return self._page(
-                request,
-                "error.html",
-                200,
-                title=name,
-                message=exc.message,
-                page="test",
-                sites=sites,
-                site=site,
-                name=name,
-                site_keep={"name": name},
-            )
-        return self._page(
-            request,
-            "test.html",
-            page="test",
-            sites=sites,
-            site=site,
-            name=name,
-            site_keep={"name": name},
-            **page,
-        )
+            return Shown("error.html", dict(context, title=name, message=exc.message))
+        table = views.analysis_table(page["analysis"])
+        return Shown("test.html", dict(context, tables={table.name: table}, **page))
 
-    def goals(self, request: Request, items: list[tuple[str, str]]) -> Response:
-        """Every goal per day, week, month, browser or referrer."""
+    def goals(self, items: list[tuple[str, str]]) -> Shown:
+        """Every goal per bucket of a rollup: day, week, month, browser,
+        referrer, all, and any other rollup the server counts."""
         params = read_params(items, ["rollup", "site"])
         sites, site = self._site(params)
-        rollup = choice_param("rollup", params.get("rollup"), list(views.ROLLUPS), "day")
-        page = views.goals_page(self._client(), self._client().goals(), rollup, site)
-        return self._page(
-            request,
+        client = self._client()
+        rollups = views.offered_rollups(client.rollups())
+        rollup = choice_param("rollup", params.get("rollup"), rollups, "day")
+        page = views.goals_page(client, client.goals(), rollup, site)
+        table = views.goals_table(page)
+        return Shown(
             "goals.html",
-            page="goals",
-            sites=sites,
-            site=site,
-            rollups=list(views.ROLLUPS),
-            site_keep={"rollup": rollup},
-            **page,
+            dict(
+                page="goals",
+                sites=sites,
+                site=site,
+                rollups=rollups,
+                site_keep={"rollup": rollup},
+                query={"rollup": rollup, "site": site},
+                file=["goals", rollup],
+                tables={table.name: table},
+                **page,
+            ),
         )
 
-    def css(self, request: Request, items: list[tuple[str, str]]) -> Response:
+    def overview(self, items: list[tuple[str, str]]) -> Shown:
+        """Visitors and page views per day, live visitors, top pages, entry
+        pages, sources, campaigns and browsers; and visitors by one more
+        rollup the server counts (``by``: a custom one, the networks...)."""
+        params = read_params(items, ["site", "by"])
+        sites, site = self._site(params)
+        client = self._client()
+        more = overview.more_rollups(client.rollups())
+        by = choice_param("breakdown", params["by"], more, "") if params.get("by") else None
+        page = overview.overview_page(client, site, by)
+        return Shown(
+            "overview.html",
+            {
+                "page": "overview",
+                "sites": sites,
+                "site": site,
+                "more": more,
+                "by": by,
+                "site_keep": {"by": by},
+                "query": {"site": site, "by": by},
+                "file": ["overview"],
+            }
+            | page,
+        )
+
+    def funnels(self, items: list[tuple[str, str]]) -> Shown:
+        """A funnel's steps, per population of a test when one is chosen."""
+        params = read_params(items, ["name", "test", "site"])
+        sites, site = self._site(params)
+        client = self._client()
+        declared = client.funnels()
+        context: dict[str, Any] = {
+            "page": "funnels",
+            "sites": sites,
+            "site": site,
+            "funnels": declared,
+            "file": ["funnels"],
+        }
+        if not declared:
+            return Shown("funnels.html", dict(context, funnel=None, query={"site": site}))
+        by_name = {funnel["name"]: funnel for funnel in declared}
+        name = choice_param("funnel", params.get("name"), list(by_name), declared[0]["name"])
+        tests = client.tests()
+        test = None
+        if params.get("test"):
+            by_test = {entry["name"]: entry for entry in tests}
+            test = by_test[choice_param("test", params["test"], list(by_test), "")]
+        keep = {"name": name, "test": test["name"] if test else None}
+        page = overview.funnels_page(client, by_name[name], test, site)
+        return Shown(
+            "funnels.html",
+            dict(
+                context,
+                tests=tests,
+                test=test,
+                site_keep=keep,
+                query=dict(keep, site=site),
+                file=["funnels", name, *([test["name"]] if test else [])],
+            )
+            | page,
+        )
+
+    def css(self, items: list[tuple[str, str]]) -> Response:
         """The stylesheet."""
         read_params(items, [])
         response = Response(CSS, content_type="text/css", charset="utf-8")
@@ -322,13 +433,33 @@ class Dashboard:
         return response
 
 
-ROUTES: dict[str, Callable[[Dashboard, Request, list[tuple[str, str]]], Response]] = {
+class Shown(NamedTuple):
+    """A page to render: its template, the template's context, the status."""
+
+    template: str
+    context: dict[str, Any]
+    status: int = 200
+
+
+PageView: TypeAlias = Callable[[Dashboard, list[tuple[str, str]]], Shown]
+
+STYLESHEET = "/static/dashboard.css"
+
+PAGES: dict[str, PageView] = {
     "": Dashboard.tests,
     "/": Dashboard.tests,
+    "/tests": Dashboard.tests,
     "/test": Dashboard.test,
     "/goals": Dashboard.goals,
-    "/static/dashboard.css": Dashboard.css,
+    "/overview": Dashboard.overview,
+    "/funnels": Dashboard.funnels,
 }
+"""The pages by path (the tests page is at ``/``, as it always was)."""
+
+DOWNLOADS: dict[str, PageView] = {
+    f"{path}.csv": view for path, view in PAGES.items() if path not in ("", "/")
+}
+"""A page's tables as CSV, at its path + ``.csv`` with ``table=<name>``."""
 
 
 def make_app(

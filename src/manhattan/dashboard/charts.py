@@ -148,3 +148,45 @@ def line_chart(
     parts.append("</svg>")
     # Safe: every text in it went through escape(), the rest are numbers.
     return Markup("".join(parts))  # noqa: S704
+
+
+def funnel_chart(
+    steps: Sequence[str],
+    visitors: Sequence[int],
+    *,
+    title: str,
+    width: int = 640,
+) -> Markup:
+    """A funnel: a horizontal bar per step, as long as its visitors on a
+    scale from 0 to the most visitors of any step, the step's name above it
+    and its visitors and share of the first step's after it.
+
+    A funnel counts visitors in order, so the first step has the most; the
+    scale still takes the largest, so a bar never runs past the edge.
+    """
+    row, bar, text_w = 36, 16, 150
+    plot_w = width - text_w
+    peak = max(visitors, default=0) or 1
+    first = visitors[0] if visitors else 0
+    height = row * len(steps) + 4
+    parts = [
+        f'<svg class="funnel" role="img" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}">',
+        f"<title>{escape(title)}</title>",
+    ]
+    for index, (step, count) in enumerate(zip(steps, visitors, strict=True)):
+        y = row * index
+        length = max(count / peak * plot_w, 1.0)
+        share = f"{count / first:.1%}" if first else "\N{EN DASH}"
+        parts.append(
+            f'<g class="step" data-step="{escape(step)}" data-value="{count}">'
+            f"<title>{escape(step)}: {count:,} visitors ({share} of the first step)</title>"
+            f'<text class="step-name" x="0" y="{y + 12}">{escape(step)}</text>'
+            f'<rect class="bar" x="0" y="{y + 16}" width="{_number(length)}" height="{bar}"/>'
+            f'<text class="legend" x="{_number(length + 6)}" y="{y + 28}">'
+            f"{count:,} \N{MIDDLE DOT} {share}</text>"
+            "</g>"
+        )
+    parts.append("</svg>")
+    # Safe: every text in it went through escape(), the rest are numbers.
+    return Markup("".join(parts))  # noqa: S704

@@ -53,3 +53,30 @@ def timestamp(seconds: float) -> str:
     """Seconds since the epoch as a UTC date and time to the minute (as the
     verdict's words say when a test ended)."""
     return moment(seconds)
+
+
+def cell(value: str | int | float | None, kind: str) -> str:
+    """A table cell by its column's kind (see
+    :mod:`manhattan.dashboard.tables`): a count, a rate, a number or text."""
+    if value is None:
+        return NONE
+    if kind == "count" and isinstance(value, int):
+        return count(value)
+    if kind == "rate" and isinstance(value, float | int):
+        return rate(value)
+    if kind == "number" and isinstance(value, float | int):
+        return number(value)
+    return str(value)
+
+
+_UNITS = (("week", 604_800), ("day", 86_400), ("hour", 3_600), ("minute", 60), ("second", 1))
+
+
+def duration(seconds: float) -> str:
+    """A funnel's window in its largest whole unit: ``"1 day"``,
+    ``"36 hours"``, ``"90 seconds"``; a fraction of a second as seconds."""
+    for unit, size in _UNITS:
+        if seconds >= size and seconds % size == 0:
+            whole = int(seconds // size)
+            return f"{whole} {unit}{'s' if whole != 1 else ''}"
+    return f"{seconds:g} seconds"

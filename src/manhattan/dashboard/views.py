@@ -11,6 +11,7 @@ from manhattan.analysis.wording import always_valid_span, verdict
 from manhattan.backend.model import Queries
 from manhattan.client import ServerError
 from manhattan.dashboard import charts
+from manhattan.dashboard.tables import COUNT, RATE, Cell, Column, Table
 from manhattan.records import vocabulary as reasons
 from manhattan.records.limits import MAX_VALUE
 from manhattan.records.vocabulary import (
@@ -38,7 +39,15 @@ ROLLUPS: Mapping[str, tuple[str, int, str]] = {
 column heading. Time rollups show their newest buckets, the others their
 largest."""
 
-TIMED = ("day", "week", "month")
+TIMED = ("hour", "day", "week", "month")
+
+HOURS = 48
+"""The newest buckets the goals page shows of the ``hour`` rollup."""
+
+OTHER_ROLLUP = ("visitors", 20, "")
+"""How the goals page shows a rollup not in :data:`ROLLUPS` (a custom one,
+or a built-in one the server keeps beyond those): its largest buckets,
+headed by its name."""
 
 TABLE_GOALS = 8
 """Goals charted on the goals page (the first ones, "viewed page" first)."""
@@ -70,6 +79,24 @@ _UNKNOWN_NAME = re.compile(
 
 Backend: TypeAlias = Queries
 """What the pages ask: the query API (a :class:`manhattan.client.Client`)."""
+
+
+def offered_rollups(counted: Sequence[str]) -> list[str]:
+    """The rollups the goals page offers: those of :data:`ROLLUPS`, then
+    every other one the server has counts in (``hour``, ``utm_campaign``,
+    custom rollups...), by name."""
+    return [*ROLLUPS, *sorted(set(counted) - set(ROLLUPS))]
+
+
+def rollup_layout(rollup: str) -> tuple[str, int, str]:
+    """How the goals page shows ``rollup``: how its buckets are picked, how
+    many, the column heading (see :data:`ROLLUPS`)."""
+    if rollup in ROLLUPS:
+        return ROLLUPS[rollup]
+    if rollup == "hour":
+        return ("bucket", HOURS, "Hour")
+    order, limit, _ = OTHER_ROLLUP
+    return (order, limit, rollup)
 
 
 def unknown_name(error: ServerError) -> bool:
@@ -246,7 +273,7 @@ def goals_page(
     backend: Backend, goals: Sequence[Mapping[str, Any]], rollup: str, site: int | None
 ) -> dict[str, Any]:
     """Every goal's visitors and value per bucket of one rollup."""
-    order, limit, heading = ROLLUPS[rollup]
+    order, limit, heading = rollup_layout(rollup)
     names = [VIEWED_PAGE] + [g["name"] for g in goals if g["name"] != VIEWED_PAGE]
     shown = names[:MAX_BREAKDOWN_GOALS]
     info = {g["name"]: g for g in goals}
@@ -288,3 +315,111 @@ def goals_page(
         "rows": rows,
         "chart": chart,
     }
+
+
+# -- the pages' tables as data (the CSV downloads) ---------------------------
+
+
+def tests_tables(page: Mapping[str, Any]) -> dict[str, Table]:
+    """The tests page's tables: the tests with their verdicts, and what was
+    not counted."""
+    rows: list[tuple[Cell, ...]] = []
+    for row in page["rows"]:
+        said = row["verdict"]
+        rows.append(
+            (
+                row["test"]["name"],
+                float(row["test"]["first"]),
+                ", ".join(row["test"]["populations"]),
+                row.get("visitors"),
+                said.status if said else None,
+                said.headline if said else row["problem"],
+            )
+        )
+    tests = Table(
+        "tests",
+        "Split tests",
+        (
+            Column("Test"),
+            Column("Started (seconds since 1970, UTC)"),
+            Column("Populations"),
+            Column("Visitors", COUNT),
+            Column("Verdict"),
+            Column("Headline"),
+        ),
+        rows,
+    )
+    not_counted = Table(
+        "not_counted",
+        "Not counted",
+        (Column("Reason"), Column("Events", COUNT), Column("Meaning")),
+        [(row["reason"], row["events"], row["meaning"]) for row in page["not_counted"]],
+    )
+    return {table.name: table for table in (tests, not_counted)}
+
+
+def analysis_table(analysis: Mapping[str, Any]) -> Table:
+    """The test page's table: per goal and population, the analysis's
+    figures, unrounded."""
+    rows: list[tuple[Cell, ...]] = []
+    for goal, result in analysis["goals"].items():
+        for population in analysis["populations"]:
+            entry = result["populations"][population]
+            low, high = entry["rate_interval"]
+            lift = entry.get("lift") or {}
+            value = entry.get("value") or {}
+            rows.append(
+                (
+                    goal,
+                    population,
+                    entry["visitors"],
+                    entry["conversions"],
+                    entry["rate"],
+                    low,
+                    high,
+                    lift.get("relative"),
+                    entry.get("p_value_holm"),
+                    entry.get("p_value"),
+                    entry.get("chance_to_beat_control"),
+                    value.get("per_visitor"),
+                )
+            )
+    return Table(
+        "analysis",
+        "Analysis",
+        (
+            Column("Goal"),
+            Column("Population"),
+            Column("Visitors", COUNT),
+            Column("Conversions", COUNT),
+            Column("Rate", RATE),
+            Column("95% interval low", RATE),
+            Column("95% interval high", RATE),
+            Column("Relative lift", RATE),
+            Column("p (Holm)"),
+            Column("p (unadjusted)"),
+            Column("Chance to beat control", RATE),
+            Column("Value per visitor"),
+        ),
+        rows,
+    )
+
+
+def goals_table(page: Mapping[str, Any]) -> Table:
+    """The goals page's table: per bucket, each goal's visitors and, for a
+    goal with values, its value."""
+    goals = page["goals"]
+    columns = [Column(page["heading"])]
+    for goal in goals:
+        columns.append(Column(f"{goal['name']}: visitors", COUNT))
+        if goal["value_type"]:
+            columns.append(Column(f"{goal['name']}: value"))
+    rows: list[tuple[Cell, ...]] = []
+    for row in page["rows"]:
+        cells: list[Cell] = [row["bucket"]]
+        for goal, cell in zip(goals, row["cells"], strict=True):
+            cells.append(cell["visitors"])
+            if goal["value_type"]:
+                cells.append(cell["value"])
+        rows.append(tuple(cells))
+    return Table("goals", f"Goals by {page['rollup']}", tuple(columns), rows)

@@ -57,6 +57,11 @@ QUERY_SWITCH_INTERVAL = 0.0005
 """Seconds a thread may hold the GIL while the query service runs."""
 
 
+def _names(text: str) -> list[str]:
+    """A comma-separated list of names (``''``: none)."""
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface (0.3's flags, and new ones)."""
     parser = _cli.Parser(
@@ -93,6 +98,19 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="NAME|INCLUDE,...|EXCLUDE,...",
         help="a complex goal (repeatable), e.g. 'Abandoned Cart|Added To Cart|Began Checkout'",
+    )
+    add(
+        "--funnel",
+        action="append",
+        metavar="NAME|STEP>STEP>...",
+        help="an ordered funnel (repeatable), e.g. 'Checkout|Viewed Product>Added To Cart>"
+        "Purchased'; each step reached counts as the goal 'NAME: STEP'",
+    )
+    add(
+        "--within",
+        metavar="WINDOW",
+        help="the window of every --funnel: all steps within this of step 1, e.g. 30m, 12h, "
+        "1d, 2w (default none)",
     )
     add("--bind", help="ZeroMQ endpoint of the query service (default tcp://127.0.0.1:5555)")
     add(
@@ -149,6 +167,25 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DAYS",
         help="delete the log's hour files once counted and older than this (--path only)",
     )
+    add(
+        "--page-rollups",
+        type=_names,
+        metavar="NAMES",
+        help="comma-separated rollups pages are counted in: all and time rollups "
+        "(default all,day; '' counts no pages)",
+    )
+    add(
+        "--max-paths-per-day",
+        type=_cli.whole_number(1, "paths"),
+        metavar="PATHS",
+        help="distinct page paths kept per site per day; the rest count as (other) (default 1000)",
+    )
+    add(
+        "--keep-query-params",
+        type=_names,
+        metavar="NAMES",
+        help="comma-separated query parameters a page's path keeps (default none)",
+    )
     return parser
 
 
@@ -188,6 +225,13 @@ def _check_pointer(log: TimeRotatingLog, store: SQLStore, path: str) -> None:
     try:
         hour, offset = log.parse_pointer(pointer)
     except ValueError:
+        from manhattan.server.erasestore import UNFINISHED
+
+        if pointer.startswith(UNFINISHED):
+            raise ConfigError(
+                f"an erasure of visitors from {path} and {store.url} was interrupted: "
+                "run manhattan-erase again (any visitor id) to finish it first"
+            ) from None
         raise ConfigError(
             f"the database at {store.url} has counted another log (up to {pointer}), "
             f"not --path {path}: use a fresh database for this log"
@@ -246,14 +290,12 @@ def run(settings: Settings, stop: threading.Event, stderr: TextIO | None = None)
         return serve_queries(settings, stop)
     import redis
 
-    from manhattan.backend import rollups as builtin_rollups
-    from manhattan.backend.aggregate import Aggregator
-    from manhattan.backend.complexgoals import parse_complex_goal
     from manhattan.backend.live import LiveVisitors
     from manhattan.backend.model import VIEWED_PAGE
     from manhattan.backend.persistence import SQLStore, StoreError
     from manhattan.backend.persistence.lease import LeaseLostError
     from manhattan.log.streamreader import PartitionsRevokedError, StreamReader
+    from manhattan.server.counting import counting
     from manhattan.server.leases import GuardedStore, LeaseKeeper, drop_lost
     from manhattan.server.retention import Retention
     from manhattan.server.sources import open_log, warn_until_files
@@ -262,31 +304,17 @@ def run(settings: Settings, stop: threading.Event, stderr: TextIO | None = None)
     from manhattan.server.summary import summary_line
     from manhattan.server.worker import Worker
 
-    try:
-        rollups = builtin_rollups.build_rollups(
-            settings.rollups,
-            tz=settings.timezone,
-            first_weekday=WEEK_STARTS[settings.week_start],
-            networks=settings.networks,
-        )
-        complex_goals = [parse_complex_goal(spec) for spec in settings.complex]
-        # One for the server's life: a worker started again after a lost
-        # lease keeps telling the same one. Fed with --once too, where
-        # nothing asks, so that the benchmark's figure is the serving one's.
-        tracker = LiveVisitors()
+    # One for the server's life: a worker started again after a lost lease
+    # keeps telling the same one. Fed with --once too, where nothing asks,
+    # so that the benchmark's figure is the serving one's.
+    tracker = LiveVisitors()
+    how = counting(settings, live=tracker)
 
-        def new_aggregator() -> Aggregator:
-            return Aggregator(
-                rollups,
-                complex_goals,
-                is_crawler=builtin_rollups.is_crawler,
-                capacity=settings.capacity,
-                live=tracker,
-            )
+    def new_aggregator() -> Aggregator:
+        # The store opens below; the page counter first reads it once counting starts.
+        return how.aggregator(lambda days: store.load_page_paths(days))
 
-        aggregator = new_aggregator()
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(str(exc)) from None
+    aggregator = new_aggregator()
     reader: TimeRotatingLog | StreamReader
     if settings.redis:
         reader = _open_stream(settings)
@@ -311,6 +339,8 @@ def run(settings: Settings, stop: threading.Event, stderr: TextIO | None = None)
     try:
         # Every commit renews the leases in its own transaction, or fails.
         guarded = GuardedStore(store, keeper)
+        if how.funnels:
+            store.declare_funnels(how.funnels)  # so that queries know them
         if isinstance(reader, StreamReader):
             # The worker's pointer goes to one row per owned partition.
             counted: StreamStore | GuardedStore = StreamStore(guarded, reader)

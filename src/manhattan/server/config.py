@@ -6,7 +6,8 @@ flag names with ``_`` for ``-`` (``path``, ``url``, ``complex``, ``bind``,
 ``flush_every``, ``flush_seconds``, ``capacity``, ``redis``, ``stream``,
 ``partitions``, ``partition`` (a list), ``keep_stream``,
 ``lease_seconds``, ``curve_secret_key``, ``curve_clients``,
-``retain_days``), plus what
+``retain_days``, ``funnel`` (a list), ``within``, ``page_rollups`` and
+``keep_query_params`` (lists), ``max_paths_per_day``), plus what
 only a config can say: ``rollups`` (a list of built-in names and ``{name:
 dotted path}``) and ``networks`` (``{name: CIDR or [CIDRs]}`` for the
 network rollup).
@@ -38,6 +39,8 @@ class Settings:
     keep_stream: bool = False
     url: str = "sqlite:///manhattan.db"
     complex: list[str] = field(default_factory=list)
+    funnel: list[str] = field(default_factory=list)
+    within: str | None = None
     bind: str = "tcp://127.0.0.1:5555"
     curve_secret_key: str | None = None
     curve_clients: str | None = None
@@ -52,6 +55,9 @@ class Settings:
     lease_seconds: float = 30.0
     query_only: bool = False
     retain_days: int | None = None
+    page_rollups: list[str] | None = None
+    max_paths_per_day: int = 1000
+    keep_query_params: list[str] = field(default_factory=list)
     rollups: list[Any] | None = None
     networks: dict[str, Any] = field(default_factory=dict)
 
@@ -101,13 +107,44 @@ class Settings:
             isinstance(spec, str) for spec in self.complex
         ):
             raise ConfigError("complex must be a list of 'name|include|exclude' strings")
+        self._check_funnels()
         if not isinstance(self.networks, dict):
             raise ConfigError(f"networks must be a dict of name -> CIDR, not {self.networks!r}")
         if self.rollups is not None and not isinstance(self.rollups, list):
             raise ConfigError(f"rollups must be a list, not {self.rollups!r}")
         if self.retain_days is not None:
             self._check_retain_days(self.retain_days)
+        self._check_pages()
         return self
+
+    def _check_pages(self) -> None:
+        # Which rollups may hold pages is checked where they are built.
+        for name in ("page_rollups", "keep_query_params"):
+            value = getattr(self, name)
+            if value is not None and (
+                not isinstance(value, list) or not all(isinstance(v, str) and v for v in value)
+            ):
+                raise ConfigError(f"{name} must be a list of names, not {value!r}")
+        paths = self.max_paths_per_day
+        if isinstance(paths, bool) or not isinstance(paths, int) or paths < 1:
+            raise ConfigError(
+                f"max_paths_per_day must be a whole number of at least 1, not {paths!r}"
+            )
+
+    def _check_funnels(self) -> None:
+        # The specs themselves are parsed (and refused) where the server
+        # starts, with the complex goals they must not clash with.
+        if not isinstance(self.funnel, list) or not all(
+            isinstance(spec, str) for spec in self.funnel
+        ):
+            raise ConfigError("funnel must be a list of 'name|step1>step2>...' strings")
+        if self.funnel and self.query_only:
+            raise ConfigError("--query-only counts nothing: leave out --funnel")
+        if self.within is not None:
+            if not isinstance(self.within, str):
+                raise ConfigError(f"within must be a window such as '1d', not {self.within!r}")
+            if not self.funnel:
+                raise ConfigError("--within is the window of the funnels: give a --funnel")
 
     def _check_retain_days(self, days: object) -> None:
         if isinstance(days, bool) or not isinstance(days, int):
@@ -174,7 +211,7 @@ def merge(config: Mapping[str, Any], flags: Mapping[str, Any]) -> Settings:
     for name, value in flags.items():
         if value is not None and name in known:
             values[name] = value
-    for name in ("complex", "partition"):
+    for name in ("complex", "partition", "funnel", "page_rollups", "keep_query_params"):
         if isinstance(values.get(name), tuple):
             values[name] = list(values[name])
     return Settings(**values).check()

@@ -224,14 +224,17 @@ class Worker:
 
     def _adopt_ended(self, after_commit: bool = False) -> None:
         """Tell the aggregator which tests have ended as the store has it,
-        with the end markers other workers counted into the same database.
+        with the end markers other workers counted into the same database
+        (and the page paths it holds: ``Aggregator.refresh_pages``).
         After a commit a failed read only waits for the next commit: this
         worker knows the ends it counted itself."""
         store = self.store
-        if not isinstance(store, EndedReader):
-            self._ended_adopted = True
-            return
         try:
+            # The paths of the cap of pages per site per day, likewise.
+            self.aggregator.refresh_pages()
+            if not isinstance(store, EndedReader):
+                self._ended_adopted = True
+                return
             ended = store.load_ended()
         except StoreError as exc:
             if not after_commit:

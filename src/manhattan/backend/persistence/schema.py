@@ -128,6 +128,31 @@ test_versions = Table(
     Column("first", Double, nullable=False),
 )
 
+# Pages (see manhattan.backend.pages), added after schema version 1 like
+# the leases: page views, visitors and entries per (rollup, bucket, site,
+# path) of the page rollups...
+pages = Table(
+    "pages",
+    metadata,
+    Column("rollup", Text, primary_key=True),
+    Column("bucket", Text, primary_key=True),
+    Column("site", Integer, primary_key=True),
+    Column("path", Text, primary_key=True),
+    Column("views", BigInteger, nullable=False),
+    Column("visitors", BigInteger, nullable=False),
+    Column("entries", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+# ...and the paths the cap of paths per site per day admitted.
+page_paths = Table(
+    "page_paths",
+    metadata,
+    Column("day", Text, primary_key=True),
+    Column("site", Integer, primary_key=True),
+    Column("path", Text, primary_key=True),
+    sqlite_with_rowid=False,
+)
+
 # Reads, compiled once each (see SQLStore): fixed statements, and builders
 # of statements with an IN list of ``size`` parameters ``in0``, ``in1``...
 SCHEMA = select(meta.c.value).where(meta.c.key == "schema_version")
@@ -366,6 +391,9 @@ def upserts(insert: Callable[[Table], Any]) -> dict[str, Any]:
         ),
         "visitors": upsert(visitors, lambda new: {"state": new.state}),
         "filtered": upsert(filtered, lambda new: add(filtered, new, "events")),
+        "pages": upsert(pages, lambda new: add(pages, new, "views", "visitors", "entries")),
+        # Kept once: the update sets what the row holds already.
+        "page_paths": upsert(page_paths, lambda new: {"path": page_paths.c.path}),
         "meta": upsert(meta, lambda new: {"value": new.value}),
     }
 

@@ -29,6 +29,8 @@ from manhattan.backend.persistence.engine import (
     open_engines,
     safe_url,
 )
+from manhattan.backend.persistence.funnelreads import FunnelReads
+from manhattan.backend.persistence.pagereads import PageReads
 from manhattan.backend.persistence.queries import (
     BREAKDOWN_ORDERS,
     Names,
@@ -63,7 +65,7 @@ _BREAKDOWN: Final[Mapping[str, Callable[[int], Select[Any]]]] = {
 }
 
 
-class SQLStore:
+class SQLStore(FunnelReads, PageReads):
     """A :class:`~manhattan.backend.model.Store` on an SQL database, with
     the reads of :class:`~manhattan.backend.model.Queries` but ``analyze``,
     and :meth:`test_stats` (:class:`~manhattan.backend.model.StatsReader`)
@@ -260,6 +262,11 @@ class SQLStore:
                 (test, kind, hashlib.sha256(value.encode()).hexdigest(), value, first)
                 for (test, kind, value), first in sorted(batch.versions.items())
             ],
+            "pages": [
+                (*key, int(delta[0]), int(delta[1]), int(delta[2]))
+                for key, delta in sorted(batch.pages.items())
+            ],
+            "page_paths": [(day, site, path) for site, day, path in sorted(batch.page_paths)],
             "visitors": list(batch.visitors.items()),
             "filtered": sorted(batch.filtered.items()),
             "meta": [
@@ -496,6 +503,11 @@ class SQLStore:
         """The ids of the sites with counts, in order (not :data:`ALL_SITES`)."""
         with self._cursor() as cursor:
             return [int(site) for (site,) in self._query(cursor, "sites")]
+
+    def rollups(self) -> list[str]:
+        """The keys of the rollups with counts, sorted."""
+        with self._cursor() as cursor:
+            return [str(name) for (name,) in self._query(cursor, "rollup_names")]
 
     def breakdown(
         self,
