@@ -34,7 +34,6 @@ What is counted follows Manhattan 0.3's backend:
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
@@ -47,15 +46,14 @@ from manhattan.backend.fields import (
     UNKNOWN_KIND,
     UNKNOWN_VERSION,
     check_record,
-    name_problem,
     user_agent_of,
     visit_of,
     weights_of,
 )
 from manhattan.backend.funnels import Funnel, advance, funnel_index, standing
 from manhattan.backend.live import LiveVisitors
+from manhattan.backend.marking import Marking
 from manhattan.backend.model import (
-    ALL_SITES,
     IMPRESSION,
     NO_TEST,
     NO_VISIT,
@@ -68,8 +66,9 @@ from manhattan.backend.model import (
 )
 from manhattan.backend.pages import PageCounter
 from manhattan.backend.plans import Experiments, plan_of
-from manhattan.backend.state import BOT, HUMAN, MULTIPLE_SITES, Buckets, VisitorState
+from manhattan.backend.state import BOT, HUMAN, Buckets, VisitorState
 from manhattan.backend.timedbuckets import TimedBuckets
+from manhattan.backend.visitors import Loader, VisitorStates
 from manhattan.log.text import decode_line, encode_record
 from manhattan.records.layout import (
     COMMON_FIELDS,
@@ -106,9 +105,6 @@ from manhattan.records.vocabulary import (
     UNREADABLE_STATE,
 )
 
-Loader = Callable[[Sequence[str]], dict[str, str]]
-
-
 __all__ = [
     "AWAITING_PIXEL",
     "BAD_NAME",
@@ -130,29 +126,12 @@ def _no_stored_state(visitor_ids: Sequence[str]) -> dict[str, str]:
     return {}
 
 
-SitePlan = tuple[tuple[int, tuple[int, ...]], ...]
-"""(mark site, the sites whose counters it feeds) for each mark an event updates."""
-
-
-# Cached so that the hot path builds no tuples; bounded because site ids are many.
-@functools.lru_cache(maxsize=1024)
-def _one_site(site: int) -> SitePlan:
-    """The plan of a visitor seen on ``site`` only: the all-sites marks stand for both."""
-    return ((ALL_SITES, (site, ALL_SITES)),)
-
-
-@functools.lru_cache(maxsize=1024)
-def _many_sites(site: int) -> SitePlan:
-    """The plan of a visitor seen on several sites: separate marks."""
-    return ((site, (site,)), (ALL_SITES, (ALL_SITES,)))
-
-
 def is_no_crawler(user_agent: str) -> bool:
     """A crawler test that knows no crawlers."""
     return False
 
 
-class Aggregator:
+class Aggregator(VisitorStates, Marking):
     """Counts records into deltas, keeping visitor states in a bounded cache.
 
     ``rollups`` give the buckets (the first must be ``all``); ``complex_goals``
@@ -222,26 +201,6 @@ class Aggregator:
         self.problem: str | None = None
         self._site_ids: dict[str, int] = {}
 
-    # Visitor states
-
-    def unknown(self, visitor_ids: Iterable[str]) -> list[str]:
-        """Those of ``visitor_ids`` whose state is not in memory (to prefetch);
-        ids no store can hold are left out (their records are skipped)."""
-        cached, stored = self.visitors, self._stored
-        unknown = {vid for vid in visitor_ids if vid not in cached and vid not in stored}
-        return [vid for vid in unknown if name_problem(vid) is None]
-
-    def adopt(self, states: dict[str, str], looked_up: Iterable[str] = ()) -> None:
-        """Take serialized states fetched from the store (decoded on first use).
-
-        ``looked_up`` are the ids that were asked for: those without a state
-        are new visitors, so meeting them costs no second look-up.
-        """
-        stored = self._stored
-        for vid in looked_up:
-            stored.setdefault(vid, None)
-        stored.update(states)
-
     def adopt_ended(self, ended: Mapping[str, float]) -> None:
         """Take the end times of tests that ended (from the store: at start,
         and after each commit, for what other workers counted); the
@@ -254,28 +213,6 @@ class Aggregator:
         :meth:`~manhattan.backend.pages.PathCap.refresh`."""
         if self.pages is not None:
             self.pages.refresh()
-
-    def _state(self, visitor_id: str) -> VisitorState:
-        visitors = self.visitors
-        state = visitors.pop(visitor_id, None)
-        if state is None:
-            stored = self._stored
-            if visitor_id in stored:
-                text = stored.pop(visitor_id)
-            else:
-                text = self.loader([visitor_id]).get(visitor_id)
-            state = VisitorState() if text is None else self._decode(text)
-        visitors[visitor_id] = state  # most recently used last
-        self._dirty.add(visitor_id)
-        return state
-
-    def _decode(self, text: str) -> VisitorState:
-        try:
-            return VisitorState.from_json(text)
-        except ValueError:
-            # A damaged row must not stop counting: the visitor starts afresh.
-            self.filtered[UNREADABLE_STATE] += 1
-            return VisitorState()
 
     # Records
 
@@ -480,47 +417,6 @@ class Aggregator:
             for goal in reached:
                 self._mark(state, goal, test, population, mark_site, counter_sites, buckets, None)
 
-    # Counting
-
-    def _sites(self, state: VisitorState, site: int) -> SitePlan:
-        """Which marks an event updates, and which sites' counters each feeds.
-
-        Most visitors only ever see one site: then their all-sites marks
-        stand for that site's too (they always agree), which halves the
-        work. A second site splits them for good.
-        """
-        first = state.site
-        if first == site:
-            return _one_site(site)
-        if first is None:
-            state.site = site
-            return self._sites(state, site)
-        if first != MULTIPLE_SITES:
-            # Until now the all-sites marks stood for the first site's too.
-            for (goal, test, _), buckets in list(state.marks.items()):
-                state.marks[(goal, test, first)] = buckets
-            for (goal, test, _), totals in list(state.totals.items()):
-                state.totals[(goal, test, first)] = totals.copy()
-            state.site = MULTIPLE_SITES
-        return _many_sites(site)
-
-    def _buckets(self, state: VisitorState, timestamp: float, timed: tuple[str, ...]) -> Buckets:
-        """Every rollup's bucket for an event whose timed buckets are ``timed``."""
-        memo = state.memo
-        last = memo.last
-        if timed is memo.timed and last is not None:
-            return last  # nothing changed since this visitor's last event
-        const = memo.const
-        assert const is not None  # set from the plan before anything counts
-        for i, bucket in zip(self._timed, timed, strict=True):
-            const[i] = bucket
-        buckets: Buckets = tuple(const)  # type: ignore[arg-type]
-        memo.timed = timed
-        if buckets == last:
-            return last  # the same tuple object: marks share it
-        memo.last = buckets
-        return buckets
-
     def _convert(
         self,
         state: VisitorState,
@@ -589,68 +485,6 @@ class Aggregator:
                 self._note_goal(reached, timestamp)
                 self._convert_and_advance(state, reached, None, timestamp, site, timed)
 
-    def _mark(
-        self,
-        state: VisitorState,
-        goal: str,
-        test: str,
-        population: str,
-        mark_site: int,
-        counter_sites: tuple[int, ...],
-        buckets: Buckets,
-        value: float | None,
-    ) -> None:
-        key = (goal, test, mark_site)
-        last = state.marks.get(key)
-        state.marks[key] = buckets
-        totals = state.totals.get(key)
-        if totals is None and value is not None:
-            totals = state.totals[key] = [0.0] * len(buckets)
-        counts = self._counts
-        names = self.names
-        if totals is None:
-            # No value (the usual case): each fresh bucket adds a visitor, the
-            # others nothing. Every rollup costs this loop a turn per mark...
-            if last is None:
-                # ...so a first mark, where every bucket is fresh, is one
-                # update here, and its rollups' turns are taken once per
-                # distinct buckets when the batch is drained.
-                fresh_key = (buckets, counter_sites, goal, test, population)
-                self._fresh[fresh_key] = self._fresh.get(fresh_key, 0) + 1
-                return
-            for i, bucket in enumerate(buckets):
-                if last is not None and last[i] == bucket:
-                    continue
-                name = names[i]
-                for site in counter_sites:
-                    counter_key = (name, bucket, site, goal, test, population)
-                    counter = counts.get(counter_key)
-                    if counter is None:
-                        counts[counter_key] = [1, 0.0, 0.0]
-                    else:
-                        counter[0] += 1
-            return
-        for i, bucket in enumerate(buckets):
-            fresh = last is None or last[i] != bucket
-            if fresh:
-                totals[i] = 0.0  # a new bucket: the visitor's total in it starts afresh
-            elif value is None:
-                continue
-            if value is not None:
-                before = totals[i]
-                totals[i] = before + value
-                square = value * (2 * before + value)
-            for site in counter_sites:
-                counter_key = (names[i], bucket, site, goal, test, population)
-                counter = counts.get(counter_key)
-                if counter is None:
-                    counter = counts[counter_key] = [0, 0.0, 0.0]
-                if fresh:
-                    counter[0] += 1
-                if value is not None:
-                    counter[1] += value
-                    counter[2] += square
-
     # Output
 
     def drain(self, pointer: str | None = None) -> Batch:
@@ -658,16 +492,7 @@ class Aggregator:
 
         Commit the batch, then call :meth:`evict`.
         """
-        counts, names = self._counts, self.names
-        for (buckets, sites, goal, test, population), visitors in self._fresh.items():
-            for name, bucket in zip(names, buckets, strict=True):
-                for site in sites:
-                    counter = counts.get((name, bucket, site, goal, test, population))
-                    if counter is None:
-                        counts[(name, bucket, site, goal, test, population)] = [visitors, 0.0, 0.0]
-                    else:
-                        counter[0] += visitors
-        self._fresh = {}
+        self._spill_fresh()
         batch = Batch(
             counts={CounterKey._make(key): value for key, value in self._counts.items()},
             goals=self._goals,
@@ -685,13 +510,3 @@ class Aggregator:
         self._dirty = set()
         self.filtered = Counter()
         return batch
-
-    def evict(self) -> None:
-        """Drop the least recently used states beyond ``capacity`` (committed ones only)."""
-        visitors = self.visitors
-        excess = len(visitors) - self.capacity
-        if excess > 0:
-            for vid in list(visitors)[:excess]:
-                if vid not in self._dirty:
-                    del visitors[vid]
-        self._stored.clear()
