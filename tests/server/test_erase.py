@@ -417,9 +417,20 @@ def test_undecodable_and_unfinished_lines_stay(tmp_path: Path) -> None:
             ["v1", "-p", "{path}", "-u", "{url}", "-c", "bad"], "complex goal", id="bad-complex"
         ),
         pytest.param(
-            ["v1", "-p", "{tmp}/other/clicks", "-u", "{url}"],
+            ["v1", "-p", "{tmp}/other/clicks", "-u", "{url}", *COUNTING],
             "the database at sqlite:///{tmp}/full.db has counted another log",
             id="another-log",
+        ),
+        # A replay without the server's funnels would leave their steps counted.
+        pytest.param(
+            ["v1", "-p", "{path}", "-u", "{url}", "-c", COMPLEX],
+            "the server counts the funnel(s) 'Checkout', which erase was not given as it was",
+            id="funnel-missing",
+        ),
+        pytest.param(
+            ["v1", "-p", "{path}", "-u", "{url}", "-c", COMPLEX, "--funnel", FUNNEL],
+            "pass the server's --funnel and --within flags (or its --config)",
+            id="funnel-window-differs",
         ),
     ],
 )

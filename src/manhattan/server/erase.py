@@ -19,7 +19,11 @@ test, population): one visitor's share of each is separable. So for the
 visitors erased:
 
 1. It takes the log's lease, as a second server would, and exits 2 naming
-   the holder while a server counts this log into this database.
+   the holder while a server counts this log into this database. It exits
+   2 too unless it was given the funnels the server declared (the store
+   lists them), as it declared them: a replay without them would leave the
+   visitor's funnel steps counted. Complex goals are not stored: give the
+   server's ``--complex`` flags (or its ``--config``).
 2. It reads their lines from the log files still kept (log order), and
    tells which ones the database has counted: those before its committed
    log pointer (see :mod:`manhattan.log.timerotating`).
@@ -111,7 +115,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from manhattan import _cli
 from manhattan.log.timerotating import HOUR, LATE_WRITE_GRACE, TimeRotatingLog
@@ -119,6 +123,7 @@ from manhattan.server.config import WEEK_STARTS, ConfigError, Settings, load_con
 
 if TYPE_CHECKING:
     from manhattan.backend.aggregate import Aggregator
+    from manhattan.backend.funnels import Funnel
     from manhattan.backend.pages import PathLoader
     from manhattan.backend.persistence import SQLStore
     from manhattan.server.erasefiles import Found
@@ -233,7 +238,7 @@ def run(
     from manhattan.server.leases import FILE_LOG, LeaseKeeper, refusal
     from manhattan.server.sources import open_log
 
-    new_aggregator = counting(settings).new
+    how = counting(settings)
     log = open_log(settings.path, once=True)
     _check_database_exists(settings.url)
     store = SQLStore(settings.url)
@@ -244,12 +249,27 @@ def run(
             raise ConfigError(f"cannot erase: {refusal(refused, store.url)}")
         keeper.start(lambda lost: None)
         try:
-            return _erase(log, store, keeper, new_aggregator, ids, out, clock(), step)
+            _check_funnels(how.funnels, store.funnels())
+            return _erase(log, store, keeper, how.new, ids, out, clock(), step)
         finally:
             keeper.stop()
             keeper.release()
     finally:
         store.close()
+
+
+def _check_funnels(given: Sequence[Funnel], declared: Sequence[dict[str, Any]]) -> None:
+    """``ConfigError`` unless erase counts the funnels the server declared,
+    as it declared them: a replay without them would leave the visitor's
+    funnel steps in the counts."""
+    ours = {funnel.name: funnel.as_dict() for funnel in given}
+    missing = [item["name"] for item in declared if ours.get(item["name"]) != item]
+    if missing:
+        names = ", ".join(map(repr, missing))
+        raise ConfigError(
+            f"the server counts the funnel(s) {names}, which erase was not given as it "
+            "was: pass the server's --funnel and --within flags (or its --config)"
+        )
 
 
 def _check_database_exists(url: str) -> None:
@@ -350,7 +370,8 @@ def _erase(
         if _parsed(stored) != _parsed(None if replayed is None else replayed.to_json()):
             print(
                 f"{vid}: warning: the kept log files do not account for all they were "
-                "counted for (records in log files deleted since?): those counts stay",
+                "counted for (records in log files deleted since, or erase given other "
+                "--complex or --config settings than the server?): those counts stay",
                 file=out,
             )
     return status
