@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEMO_VENV ?= .venv-demo
 DEMO_STAMP := $(DEMO_VENV)/.installed
 
-.PHONY: test lint typecheck pytest bench bench-backend bench-analysis bench-redis bench-startup demo clean
+.PHONY: test lint typecheck docs pytest bench bench-backend bench-analysis bench-redis bench-startup demo clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,8 @@ $(DEMO_STAMP): pyproject.toml
 	touch $(DEMO_STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench demo examples
-	$(BIN)/ruff format --check src tests bench demo examples
+	$(BIN)/ruff check src tests bench demo examples docs/conf.py docs/_ext
+	$(BIN)/ruff format --check src tests bench demo examples docs/conf.py docs/_ext
 	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
@@ -34,7 +34,11 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest --cov --cov-report=term-missing
 
-test: lint typecheck pytest
+# The documentation site: warnings are errors, cross-references nitpicked.
+docs: $(STAMP)
+	$(BIN)/sphinx-build -b html -E -W --keep-going -n -q docs docs/_build/html
+
+test: lint typecheck docs pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/frontend.py
@@ -55,4 +59,4 @@ demo: $(DEMO_STAMP)
 	$(DEMO_VENV)/bin/python -m demo.run $(DEMO_ARGS)
 
 clean:
-	rm -rf $(VENV) $(DEMO_VENV) .coverage .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_VENV) docs/_build .coverage .mypy_cache .pytest_cache .ruff_cache

@@ -61,7 +61,7 @@ class ManhattanMiddleware(Tracker):
     The visitor is at ``scope["manhattan.visitor"]`` and at
     ``scope["state"]["manhattan_visitor"]`` (``request.state.manhattan_visitor``
     in Starlette and FastAPI). The options are the WSGI middleware's (see
-    the README), except that ``count_page`` is called as
+    the middleware guide), except that ``count_page`` is called as
     ``count_page(scope, status: int, headers)`` with the raw ASGI response
     headers, and an ``exclude`` callable is given the request's ``scope``
     (``exclude`` networks are checked against the scope's ``client``).

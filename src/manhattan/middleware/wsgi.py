@@ -44,7 +44,7 @@ _PIXEL_LENGTH = str(len(PIXEL_GIF))
 class ManhattanMiddleware(Tracker):
     """Wrap a WSGI ``app`` to give every request a tracked ``Visitor``.
 
-    The visitor is at ``environ['manhattan.visitor']``. See the README for
+    The visitor is at ``environ['manhattan.visitor']``. See docs/guides/middleware.md for
     every option (:class:`~manhattan.web.options.Options` declares them);
     in short: ``log`` receives the records, ``secret`` signs the visitor
     cookie (a list of secrets is a rotation: the first signs, all verify,

@@ -9,7 +9,7 @@ its own declares them in a subclass of :class:`Options` (the ASGI
 ``offload``) and reads them itself. Adding an option is one more key here
 and its default and check in the tracker.
 
-Internal: not part of the public API (see :mod:`manhattan`); the README
+Internal: not part of the public API (see :mod:`manhattan`); the middleware guide
 documents the options.
 """
 
@@ -34,7 +34,7 @@ Network: TypeAlias = str | IPv4Network | IPv6Network | IPv4Address | IPv6Address
 class Options(TypedDict, Generic[CountPageT, RequestT], total=False):
     """The keyword options every middleware takes (all optional).
 
-    The README says what each does; the defaults are in brackets.
+    docs/guides/middleware.md says what each does; the defaults are in brackets.
     """
 
     cookie_name: str

@@ -107,7 +107,7 @@ class Tracker:
     """The options and per-request steps shared by the adapters.
 
     Adapters subclass it and pass the options they were given (see
-    :class:`~manhattan.web.options.Options` and the README); ``OPTIONS``
+    :class:`~manhattan.web.options.Options` and the middleware guide); ``OPTIONS``
     names those an adapter takes, ``COUNT_PAGE_SIGNATURE`` the signature
     of its ``count_page`` (kept as given, called by the adapter).
     """
