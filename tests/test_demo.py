@@ -47,6 +47,23 @@ def test_demo_counts_people_and_not_bots(tmp_path: Path) -> None:
     assert visitors is not None
     assert sum(int(n.replace(",", "")) for n in visitors.groups()) == 30
     assert "all sites: 30 visitors viewed a page" in out
+    # Site analytics: every person landed on the home page; the funnel's
+    # steps never grow, and its first is every person who viewed a product.
+    home = re.search(r"\ntop pages:\n  /\s+([\d,]+) views\s+([\d,]+) visitors\n", out)
+    assert home is not None, out
+    assert int(home.group(2)) == 30
+    assert "campaigns (first touch, visitors):\n" in out
+    funnel = out.split("\nfunnel Checkout (visitors who reached each step in order):\n")[1]
+    steps = re.findall(r"  (.+?)\s+(\d+) +\d+% ", funnel.split("\n\n")[0])
+    assert [name for name, _ in steps] == [
+        "Viewed Product",
+        "Added To Cart",
+        "Began Checkout",
+        "Purchased",
+    ]
+    reached = [int(n) for _, n in steps]
+    assert reached == sorted(reached, reverse=True)
+    assert reached[0] == 30
     assert (tmp_path / "manhattan.db").exists()
     assert "Checkout Button  (control: green)" in out
     assert "sample ratio: " in out
