@@ -128,8 +128,11 @@ def test_a_second_server_on_the_same_log_and_database_refuses_naming_the_holder(
     first = Background([*argv, "--bind", f"tcp://127.0.0.1:{free_port()}"])
     try:
         wait_for_pointer(database, pointers[-1])
-        assert cli.main([*argv, "--once"]) == 2
+        # Refused, it changes nothing: not even the funnels queries list.
+        assert cli.main([*argv, "--once", "--funnel", "Join|viewed page>signup"]) == 2
         assert [row[1:] for row in lease_rows(database)] == [(socket.gethostname(), os.getpid())]
+        with SQLStore(database) as store:
+            assert store.funnels() == []
     finally:
         assert first.stop() == 0
     message = one_error_line(capsys.readouterr().err)

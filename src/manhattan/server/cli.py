@@ -339,8 +339,6 @@ def run(settings: Settings, stop: threading.Event, stderr: TextIO | None = None)
     try:
         # Every commit renews the leases in its own transaction, or fails.
         guarded = GuardedStore(store, keeper)
-        if how.funnels:
-            store.declare_funnels(how.funnels)  # so that queries know them
         if isinstance(reader, StreamReader):
             # The worker's pointer goes to one row per owned partition.
             counted: StreamStore | GuardedStore = StreamStore(guarded, reader)
@@ -354,6 +352,10 @@ def run(settings: Settings, stop: threading.Event, stderr: TextIO | None = None)
             if not settings.once and not reader.files():
                 watcher = warn_until_files(reader, settings.path, ended)
         keeper.start(on_lost, tick)
+        if how.funnels:
+            # So that queries know them; only once this server may count
+            # (a refused second server changes nothing).
+            store.declare_funnels(how.funnels)
         if not settings.once:
             service = _query_service(store, settings, tracker)
             service.start()
