@@ -5,6 +5,7 @@ out in tests/backend/test_funnels.py's rules)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -154,6 +155,33 @@ def test_bad_funnel_queries(
 def test_a_known_slice_nobody_reached_is_zeros(counted: SQLStore) -> None:
     # Site 2 is known, and nobody there reached Signup's steps.
     assert counted.funnel("Signup", site_id=2) == [("Viewed", 1), ("Signed Up", 0)]
+
+
+def test_workers_declaring_together_lose_no_funnel(store: SQLStore) -> None:
+    # Each worker's store reads, merges and writes the list: serialised,
+    # every worker's funnel is listed whatever the interleaving.
+    workers = 6
+    stores = [SQLStore(store.url) for _ in range(workers)]
+    ready = threading.Barrier(workers)
+    errors: list[BaseException] = []
+
+    def declare(number: int) -> None:
+        ready.wait()
+        try:
+            stores[number].declare_funnels([parse_funnel(f"F{number}|a>b")])
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=declare, args=(n,)) for n in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for other in stores:
+        other.close()
+
+    assert errors == []
+    assert sorted(f["name"] for f in store.funnels()) == [f"F{n}" for n in range(workers)]
 
 
 def test_a_fresh_store_knows_no_funnel(store: SQLStore) -> None:

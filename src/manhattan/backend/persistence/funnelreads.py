@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection, Select
 
 FUNNELS_KEY: Final = "funnels"
+FUNNELS_LOCK: Final = 0x4D414E4846
+"""The PostgreSQL advisory lock that serialises funnel declarations."""
 """The ``meta`` row of the funnel declarations."""
 
 
@@ -59,6 +61,10 @@ class FunnelReads:
         know them: each redeclared one replaces its old definition, and
         those not declared again stay listed (their counts stay too)."""
         with self._commit_errors(), self._write() as conn:
+            if conn.dialect.name == "postgresql":
+                # Workers starting together each read, merge and write the
+                # list: one at a time, or one's funnels could be lost.
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({FUNNELS_LOCK})")
             stored = conn.execute(s.meta_values(1), {"in0": FUNNELS_KEY}).first()
             try:
                 known = funnels_from_json(None if stored is None else stored[1])
