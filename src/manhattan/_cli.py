@@ -98,8 +98,11 @@ def run(
 # "argument --FLAG: MESSAGE" (a ValueError would lose the message).
 
 
-def whole_number(minimum: int, unit: str = "") -> Callable[[str], int]:
-    """An argparse ``type``: a whole number (of ``unit``) of at least ``minimum``."""
+def whole_number(
+    minimum: int, unit: str = "", *, maximum: int | None = None
+) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number (of ``unit``) of at least
+    ``minimum`` (and at most ``maximum``, if given)."""
     what = f"a whole number of {unit}" if unit else "a whole number"
 
     def parse(text: str) -> int:
@@ -109,6 +112,8 @@ def whole_number(minimum: int, unit: str = "") -> Callable[[str], int]:
         value = int(text)
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum}, not {value}")
         return value
 
     return parse

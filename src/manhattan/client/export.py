@@ -100,12 +100,8 @@ COUNT_COLUMNS = (
 )
 
 
-def _bucket_limit(text: str) -> int:
-    """An argparse ``type``: a number of buckets a breakdown may return."""
-    limit = _cli.positive_int(text)
-    if limit > MAX_BREAKDOWN_BUCKETS:
-        raise argparse.ArgumentTypeError(f"must be at most {MAX_BREAKDOWN_BUCKETS}, not {limit}")
-    return limit
+_bucket_limit = _cli.whole_number(1, maximum=MAX_BREAKDOWN_BUCKETS)
+"""An argparse ``type``: a number of buckets a breakdown may return."""
 
 
 def _count_flags(parser: argparse.ArgumentParser) -> None:

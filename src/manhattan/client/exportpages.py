@@ -20,12 +20,8 @@ MAX_PAGES_LIMIT = 1000
 PAGE_COLUMNS = ("site", "rollup", "bucket", "path", "views", "visitors", "entries")
 
 
-def _limit(text: str) -> int:
-    """An argparse ``type``: paths per bucket."""
-    limit = _cli.positive_int(text)
-    if limit > MAX_PAGES_LIMIT:
-        raise argparse.ArgumentTypeError(f"must be at most {MAX_PAGES_LIMIT}, not {limit}")
-    return limit
+_limit = _cli.whole_number(1, maximum=MAX_PAGES_LIMIT)
+"""An argparse ``type``: paths per bucket."""
 
 
 def page_flags(parser: argparse.ArgumentParser) -> None:
