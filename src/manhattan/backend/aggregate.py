@@ -409,7 +409,11 @@ class Aggregator(VisitorStates, Marking):
             return
         buckets = self._buckets(state, timestamp, timed)
         # Entering a population part-way through funnels: see funnels.standing.
-        reached = standing(state.funnels, self.funnels, timestamp) if known is None else ()
+        reached = (
+            standing(state.funnels, self.funnels, timestamp)
+            if known is None and state.funnels
+            else ()
+        )
         for mark_site, counter_sites in self._sites(state, site):
             self._mark(
                 state, IMPRESSION, test, population, mark_site, counter_sites, buckets, None
